@@ -1,0 +1,3 @@
+export * from "./program-config.js";
+export * from "./render-program.js";
+export * from "./result-line.js";
