@@ -1,0 +1,5 @@
+export * from "./event-bus.js";
+export * from "./event-types.js";
+export * from "./envelope.js";
+export * from "./in-process-bus.js";
+export * from "./partition-for.js";
