@@ -5,3 +5,4 @@ export * from "./service-handlers.js";
 export * from "./start-grpc-server.js";
 export { status as GrpcStatus } from "@grpc/grpc-js";
 export * from "./check-health.js";
+export * from "./local-client.js";

@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
 import type { Fix, Program } from "./coder_pb.js";
 import { file_mlzero_v1_coder } from "./coder_pb.js";
 import type { Budget, FailureCategory, Verdict } from "./common_pb.js";
@@ -18,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/analyzer.proto.
  */
 export const file_mlzero_v1_analyzer: GenFile = /*@__PURE__*/
-  fileDesc("ChhtbHplcm8vdjEvYW5hbHl6ZXIucHJvdG8SCW1semVyby52MSKaAQoHQXR0ZW1wdBIRCglpdGVyYXRpb24YASABKA0SDAoEdG9vbBgCIAEoCRIjCgd2ZXJkaWN0GAMgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgEIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSEgoFc2NvcmUYBSABKAFIAIgBAUIICgZfc2NvcmUiowIKDkFuYWx5emVSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDgoGdGVuYW50GAIgASgJEhEKCWl0ZXJhdGlvbhgDIAEoDRItCgdjb250ZXh0GAQgASgLMhwubWx6ZXJvLnYxLlBlcmNlcHR1YWxDb250ZXh0EiMKB3Byb2dyYW0YBSABKAsyEi5tbHplcm8udjEuUHJvZ3JhbRIqCgZyZXN1bHQYBiABKAsyGi5tbHplcm8udjEuRXhlY3V0aW9uUmVzdWx0EiEKBmJ1ZGdldBgHIAEoCzIRLm1semVyby52MS5CdWRnZXQSJAoIYXR0ZW1wdHMYCCADKAsyEi5tbHplcm8udjEuQXR0ZW1wdBIUCgxzZWNvbmRzX2xlZnQYCSABKAEi4gEKCEFuYWx5c2lzEiMKB3ZlcmRpY3QYASABKA4yEi5tbHplcm8udjEuVmVyZGljdBIrCgdmYWlsdXJlGAIgASgOMhoubWx6ZXJvLnYxLkZhaWx1cmVDYXRlZ29yeRIPCgdzdW1tYXJ5GAMgASgJEhsKA2ZpeBgEIAEoCzIOLm1semVyby52MS5GaXgSEgoFc2NvcmUYBSABKAFIAIgBARIOCgZtZXRyaWMYBiABKAkSGAoQcHJlZGljdGlvbnNfcGF0aBgHIAEoCRIOCgZjaGVja3MYCCADKAlCCAoGX3Njb3JlIjgKD0FuYWx5emVSZXNwb25zZRIlCghhbmFseXNpcxgBIAEoCzITLm1semVyby52MS5BbmFseXNpczJTCg9BbmFseXplclNlcnZpY2USQAoHQW5hbHl6ZRIZLm1semVyby52MS5BbmFseXplUmVxdWVzdBoaLm1semVyby52MS5BbmFseXplUmVzcG9uc2ViBnByb3RvMw", [file_mlzero_v1_coder, file_mlzero_v1_common, file_mlzero_v1_executor, file_mlzero_v1_perception]);
+  fileDesc("ChhtbHplcm8vdjEvYW5hbHl6ZXIucHJvdG8SCW1semVyby52MSLvAQoHQXR0ZW1wdBIRCglpdGVyYXRpb24YASABKA0SDAoEdG9vbBgCIAEoCRIjCgd2ZXJkaWN0GAMgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgEIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSEgoFc2NvcmUYBSABKAFIAIgBARIUCgxjYW5kaWRhdGVfaWQYBiABKAkSEAoIYW5hbHlzaXMYByABKAkSKwoIZHVyYXRpb24YCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCAoGX3Njb3JlIqMCCg5BbmFseXplUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIRCglpdGVyYXRpb24YAyABKA0SLQoHY29udGV4dBgEIAEoCzIcLm1semVyby52MS5QZXJjZXB0dWFsQ29udGV4dBIjCgdwcm9ncmFtGAUgASgLMhIubWx6ZXJvLnYxLlByb2dyYW0SKgoGcmVzdWx0GAYgASgLMhoubWx6ZXJvLnYxLkV4ZWN1dGlvblJlc3VsdBIhCgZidWRnZXQYByABKAsyES5tbHplcm8udjEuQnVkZ2V0EiQKCGF0dGVtcHRzGAggAygLMhIubWx6ZXJvLnYxLkF0dGVtcHQSFAoMc2Vjb25kc19sZWZ0GAkgASgBIuIBCghBbmFseXNpcxIjCgd2ZXJkaWN0GAEgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgCIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSDwoHc3VtbWFyeRgDIAEoCRIbCgNmaXgYBCABKAsyDi5tbHplcm8udjEuRml4EhIKBXNjb3JlGAUgASgBSACIAQESDgoGbWV0cmljGAYgASgJEhgKEHByZWRpY3Rpb25zX3BhdGgYByABKAkSDgoGY2hlY2tzGAggAygJQggKBl9zY29yZSI4Cg9BbmFseXplUmVzcG9uc2USJQoIYW5hbHlzaXMYASABKAsyEy5tbHplcm8udjEuQW5hbHlzaXMyUwoPQW5hbHl6ZXJTZXJ2aWNlEkAKB0FuYWx5emUSGS5tbHplcm8udjEuQW5hbHl6ZVJlcXVlc3QaGi5tbHplcm8udjEuQW5hbHl6ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_mlzero_v1_coder, file_mlzero_v1_common, file_mlzero_v1_executor, file_mlzero_v1_perception]);
 
 /**
  * A previous iteration, as the analyzer needs it to decide.
@@ -50,6 +52,25 @@ export type Attempt = Message<"mlzero.v1.Attempt"> & {
    * @generated from field: optional double score = 5;
    */
   score?: number | undefined;
+
+  /**
+   * @generated from field: string candidate_id = 6;
+   */
+  candidateId: string;
+
+  /**
+   * The analyzer's one-line summary of the iteration.
+   *
+   * @generated from field: string analysis = 7;
+   */
+  analysis: string;
+
+  /**
+   * Wall-clock time of the program run.
+   *
+   * @generated from field: google.protobuf.Duration duration = 8;
+   */
+  duration?: Duration | undefined;
 };
 
 /**

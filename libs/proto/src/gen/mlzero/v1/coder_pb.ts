@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/coder.proto.
  */
 export const file_mlzero_v1_coder: GenFile = /*@__PURE__*/
-  fileDesc("ChVtbHplcm8vdjEvY29kZXIucHJvdG8SCW1semVyby52MSJNCgNGaXgSDAoEdG9vbBgBIAEoCRIUCgxsYWJlbF9jb2x1bW4YAiABKAkSFAoMcmVkdWNlX2xldmVsGAMgASgNEgwKBHBsYW4YBCABKAkiZAoHUHJvZ3JhbRIUCgxjYW5kaWRhdGVfaWQYASABKAkSDAoEdG9vbBgCIAEoCRIMCgRjb2RlGAMgASgJEhAKCGxhdW5jaGVyGAQgASgJEhUKDWtub3dsZWRnZV9pZHMYBSADKAkiwwEKD0dlbmVyYXRlUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIRCglpdGVyYXRpb24YAyABKA0SLQoHY29udGV4dBgEIAEoCzIcLm1semVyby52MS5QZXJjZXB0dWFsQ29udGV4dBIbCgNmaXgYBSABKAsyDi5tbHplcm8udjEuRml4EhUKDXByZXZpb3VzX3Rvb2wYBiABKAkSGQoRcHJldmlvdXNfYW5hbHlzaXMYByABKAkiNwoQR2VuZXJhdGVSZXNwb25zZRIjCgdwcm9ncmFtGAEgASgLMhIubWx6ZXJvLnYxLlByb2dyYW0yUwoMQ29kZXJTZXJ2aWNlEkMKCEdlbmVyYXRlEhoubWx6ZXJvLnYxLkdlbmVyYXRlUmVxdWVzdBobLm1semVyby52MS5HZW5lcmF0ZVJlc3BvbnNlYgZwcm90bzM", [file_mlzero_v1_perception]);
+  fileDesc("ChVtbHplcm8vdjEvY29kZXIucHJvdG8SCW1semVyby52MSJNCgNGaXgSDAoEdG9vbBgBIAEoCRIUCgxsYWJlbF9jb2x1bW4YAiABKAkSFAoMcmVkdWNlX2xldmVsGAMgASgNEgwKBHBsYW4YBCABKAkiZAoHUHJvZ3JhbRIUCgxjYW5kaWRhdGVfaWQYASABKAkSDAoEdG9vbBgCIAEoCRIMCgRjb2RlGAMgASgJEhAKCGxhdW5jaGVyGAQgASgJEhUKDWtub3dsZWRnZV9pZHMYBSADKAki3wEKD0dlbmVyYXRlUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIRCglpdGVyYXRpb24YAyABKA0SLQoHY29udGV4dBgEIAEoCzIcLm1semVyby52MS5QZXJjZXB0dWFsQ29udGV4dBIbCgNmaXgYBSABKAsyDi5tbHplcm8udjEuRml4EhUKDXByZXZpb3VzX3Rvb2wYBiABKAkSGQoRcHJldmlvdXNfYW5hbHlzaXMYByABKAkSGgoSdGltZV9saW1pdF9zZWNvbmRzGAggASgBIjcKEEdlbmVyYXRlUmVzcG9uc2USIwoHcHJvZ3JhbRgBIAEoCzISLm1semVyby52MS5Qcm9ncmFtMlMKDENvZGVyU2VydmljZRJDCghHZW5lcmF0ZRIaLm1semVyby52MS5HZW5lcmF0ZVJlcXVlc3QaGy5tbHplcm8udjEuR2VuZXJhdGVSZXNwb25zZWIGcHJvdG8z", [file_mlzero_v1_perception]);
 
 /**
  * What the analyzer asks the coder to change in the next program.
@@ -145,6 +145,13 @@ export type GenerateRequest = Message<"mlzero.v1.GenerateRequest"> & {
    * @generated from field: string previous_analysis = 7;
    */
   previousAnalysis: string;
+
+  /**
+   * Wall-clock seconds the program will be given to run.
+   *
+   * @generated from field: double time_limit_seconds = 8;
+   */
+  timeLimitSeconds: number;
 };
 
 /**

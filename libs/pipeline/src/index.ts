@@ -1,0 +1,3 @@
+export * from "./budget.js";
+export * from "./fail-task.js";
+export * from "./finished-tasks.js";

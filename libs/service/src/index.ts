@@ -1,0 +1,2 @@
+export * from "./run-service-main.js";
+export * from "./service-module.js";

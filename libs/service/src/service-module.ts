@@ -1,0 +1,48 @@
+import type { EventBus, EventHandlers, Subscription } from "@mlzero/bus";
+import type { Logger } from "@mlzero/logging";
+import { startGrpcServer, type RunningGrpcServer, type ServiceRegistration } from "@mlzero/rpc";
+
+/**
+ * One service's wiring, independent of how it is run: the gRPC services it
+ * answers and the pipeline events it handles. `main.ts` runs one module in
+ * its own process; the embedded mode runs all six in one.
+ */
+export interface ServiceModule {
+  name: string;
+  grpc: ServiceRegistration[];
+  /** Consumer group and handlers on the pipeline bus; none for lookup-only services. */
+  pipeline?: { group: string; handlers: EventHandlers };
+  /** Releases what the module holds (running programs, files). */
+  stop?(): Promise<void>;
+}
+
+/** A module that is serving. */
+export interface StartedModule {
+  server: RunningGrpcServer | undefined;
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startModule}. */
+export interface StartModuleOptions {
+  bus: EventBus;
+  logger: Logger;
+  /** Where to serve gRPC; no server when omitted (in-process composition). */
+  listen?: { host: string; port: number };
+}
+
+/** Subscribes a module to the bus and, when asked, serves its gRPC API. */
+export async function startModule(module: ServiceModule, options: StartModuleOptions): Promise<StartedModule> {
+  const server = options.listen
+    ? await startGrpcServer({ services: module.grpc, logger: options.logger, ...options.listen })
+    : undefined;
+  const subscription: Subscription | undefined = module.pipeline ? await options.bus.subscribe(module.pipeline) : undefined;
+  return {
+    server,
+    async stop() {
+      server?.setServing(false);
+      await subscription?.close();
+      await module.stop?.();
+      await server?.stop();
+    },
+  };
+}

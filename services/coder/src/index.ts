@@ -1,0 +1,3 @@
+export * from "./coder-module.js";
+export * from "./offline-coder.js";
+export * from "./program-config-for.js";
