@@ -1,0 +1,3 @@
+export * from "./config.js";
+export * from "./gateway-module.js";
+export * from "./write-task-output.js";

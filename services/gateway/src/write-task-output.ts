@@ -1,0 +1,214 @@
+import { cp, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
+import { ITERATION_FILES } from "@mlzero/program";
+import { FailureCategory, ProblemType, TaskState, Verdict, type Task, type TaskContext, type TaskFinished } from "@mlzero/proto";
+import { resolveInside, type TaskWorkspace } from "@mlzero/workspace";
+import type { Stage } from "./stage-timings.js";
+
+/** Name of the best program in the output folder. */
+export const FINAL_PROGRAM_FILE = "program.py";
+
+/** What {@link writeTaskOutput} produced. */
+export interface TaskOutput {
+  outputDir: string;
+  /** Predictions file name inside outputDir; empty when the task did not succeed. */
+  predictionsFile: string;
+}
+
+/** Options for {@link writeTaskOutput}. */
+export interface WriteTaskOutputOptions {
+  workspace: TaskWorkspace;
+  task: Task;
+  finished: TaskFinished;
+  context: TaskContext | undefined;
+  timings: Record<Stage, number>;
+}
+
+/**
+ * Assembles a finished task's output folder: the predictions (named as the
+ * task asks), the best program, every iteration's program and logs, and
+ * report.json / report.md. Rewrites the folder from scratch, so running it
+ * again for a redelivered event gives the same result.
+ */
+export async function writeTaskOutput(options: WriteTaskOutputOptions): Promise<TaskOutput> {
+  const { workspace, finished } = options;
+  const outputDir = workspace.outputDir;
+  await rm(outputDir, { recursive: true, force: true });
+  await mkdir(outputDir, { recursive: true });
+
+  let predictionsFile = "";
+  if (finished.state === TaskState.SUCCEEDED && finished.predictionsPath) {
+    predictionsFile = path.basename(finished.predictionsPath);
+    await cp(resolveInside(workspace.taskDir, finished.predictionsPath), path.join(outputDir, predictionsFile));
+    await writeFile(path.join(outputDir, FINAL_PROGRAM_FILE), finished.bestProgram?.code ?? "");
+  }
+  const iterations = await copyIterations(workspace, outputDir);
+  const report = buildReport({ ...options, predictionsFile, iterations });
+  await writeFile(path.join(outputDir, "report.json"), JSON.stringify(report, null, 2) + "\n");
+  await writeFile(path.join(outputDir, "report.md"), renderMarkdown(report));
+  return { outputDir, predictionsFile };
+}
+
+/** Copies each iteration's program and logs to `iterations/iter-NNN/`; returns the folder names. */
+async function copyIterations(workspace: TaskWorkspace, outputDir: string): Promise<string[]> {
+  const entries = await readdir(workspace.taskDir, { withFileTypes: true });
+  const names = entries.filter((entry) => entry.isDirectory() && /^iter-\d{3}$/.test(entry.name)).map((entry) => entry.name).sort();
+  for (const name of names) {
+    const target = path.join(outputDir, "iterations", name);
+    await mkdir(target, { recursive: true });
+    for (const file of [ITERATION_FILES.program, ITERATION_FILES.stdout, ITERATION_FILES.stderr]) {
+      await cp(path.join(workspace.taskDir, name, file), path.join(target, file)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "ENOENT") throw error;
+      });
+    }
+  }
+  return names;
+}
+
+const STATUS: Partial<Record<TaskState, string>> = {
+  [TaskState.SUCCEEDED]: "succeeded",
+  [TaskState.FAILED]: "failed",
+  [TaskState.CANCELLED]: "cancelled",
+};
+
+const PROBLEM: Partial<Record<ProblemType, string>> = {
+  [ProblemType.BINARY]: "binary",
+  [ProblemType.MULTICLASS]: "multiclass",
+  [ProblemType.REGRESSION]: "regression",
+};
+
+/** The machine-readable report of a finished task (report.json). */
+export interface TaskReport {
+  task_id: string;
+  status: string;
+  reason: string;
+  input: string;
+  predictions: string | null;
+  program: string | null;
+  tool: string;
+  iterations: number;
+  metric: string;
+  validation_score: number | null;
+  perception: {
+    train_file: string;
+    test_file: string;
+    label_column: string;
+    id_column: string;
+    problem_type: string;
+    output_file: string;
+    output_columns: string[];
+    tools: string[];
+    inferences: { field: string; value: string; evidence: string }[];
+  } | null;
+  history: {
+    iteration: number;
+    tool: string;
+    verdict: string;
+    failure: string;
+    analysis: string;
+    score: number | null;
+    seconds: number;
+  }[];
+  timings_seconds: Record<Stage | "total", number>;
+  created_at: string;
+  finished_at: string;
+  iteration_folders: string[];
+}
+
+function buildReport(options: WriteTaskOutputOptions & { predictionsFile: string; iterations: string[] }): TaskReport {
+  const { task, finished, context, timings } = options;
+  const perception = context?.perception ?? finished.task?.perception;
+  const attempts = finished.task?.attempts ?? context?.attempts ?? [];
+  const createdAt = task.createdAt ? timestampDate(task.createdAt) : new Date();
+  const finishedAt = new Date();
+  const seconds = (ms: number) => Math.round(ms) / 1000;
+  return {
+    task_id: task.taskId,
+    status: STATUS[finished.state] ?? "unknown",
+    reason: finished.reason,
+    input: task.spec?.inputUri ?? "",
+    predictions: options.predictionsFile || null,
+    program: options.predictionsFile ? FINAL_PROGRAM_FILE : null,
+    tool: finished.bestProgram?.tool || attempts.at(-1)?.tool || "",
+    iterations: attempts.length,
+    metric: finished.metric || perception?.metric?.name || "",
+    validation_score: finished.score ?? null,
+    perception: perception
+      ? {
+          train_file: perception.trainFile,
+          test_file: perception.testFile,
+          label_column: perception.labelColumn,
+          id_column: perception.idColumn,
+          problem_type: PROBLEM[perception.problemType] ?? "unknown",
+          output_file: perception.output?.fileName ?? "",
+          output_columns: [...(perception.output?.columns ?? [])],
+          tools: perception.tools.map((tool) => tool.name),
+          inferences: perception.inferences.map(({ field, value, evidence }) => ({ field, value, evidence })),
+        }
+      : null,
+    history: attempts.map((attempt) => ({
+      iteration: attempt.iteration,
+      tool: attempt.tool,
+      verdict: Verdict[attempt.verdict] ?? "UNSPECIFIED",
+      failure: FailureCategory[attempt.failure] ?? "UNSPECIFIED",
+      analysis: attempt.analysis,
+      score: attempt.score ?? null,
+      seconds: attempt.duration ? seconds(durationMs(attempt.duration)) : 0,
+    })),
+    timings_seconds: {
+      perception: seconds(timings.perception),
+      coding: seconds(timings.coding),
+      execution: seconds(timings.execution),
+      analysis: seconds(timings.analysis),
+      finalize: seconds(timings.finalize),
+      total: seconds(finishedAt.getTime() - createdAt.getTime()),
+    },
+    created_at: createdAt.toISOString(),
+    finished_at: finishedAt.toISOString(),
+    iteration_folders: options.iterations,
+  };
+}
+
+function renderMarkdown(report: TaskReport): string {
+  const lines = [
+    `# mlzero task ${report.task_id}: ${report.status}`,
+    "",
+    report.reason ? `${report.reason}\n` : "",
+    `- input: \`${report.input}\``,
+    `- predictions: ${report.predictions ? `\`${report.predictions}\`` : "none"}`,
+    `- program: ${report.program ? `\`${report.program}\`` : "none"}`,
+    `- tool: ${report.tool || "none"}`,
+    `- validation ${report.metric || "score"}: ${report.validation_score ?? "not reported"}`,
+    `- iterations: ${report.iterations}`,
+    "",
+  ];
+  if (report.perception) {
+    const p = report.perception;
+    lines.push(
+      "## What perception found",
+      "",
+      `- train \`${p.train_file}\`, test \`${p.test_file}\``,
+      `- label \`${p.label_column}\` (${p.problem_type}), id \`${p.id_column || "none"}\``,
+      `- output \`${p.output_file}\` with columns ${p.output_columns.map((column) => `\`${column}\``).join(", ")}`,
+      `- tools, best first: ${p.tools.join(", ")}`,
+      "",
+      ...p.inferences.map((inference) => `- ${inference.field} = \`${inference.value}\`: ${inference.evidence}`),
+      "",
+    );
+  }
+  lines.push("## Iterations", "", "| # | tool | verdict | failure | score | seconds | analysis |", "|---|---|---|---|---|---|---|");
+  for (const entry of report.history) {
+    const analysis = entry.analysis.replace(/\|/g, "\\|").replace(/\s+/g, " ");
+    lines.push(`| ${entry.iteration} | ${entry.tool} | ${entry.verdict} | ${entry.failure} | ${entry.score ?? ""} | ${entry.seconds} | ${analysis} |`);
+  }
+  const t = report.timings_seconds;
+  lines.push(
+    "",
+    "## Time (seconds)",
+    "",
+    `perception ${t.perception} · coding ${t.coding} · execution ${t.execution} · analysis ${t.analysis} · finalize ${t.finalize} · total ${t.total}`,
+    "",
+  );
+  return lines.join("\n");
+}
