@@ -1,0 +1,3 @@
+export * from "./table.js";
+export * from "./detect-table-format.js";
+export * from "./read-table.js";

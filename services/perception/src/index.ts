@@ -1,0 +1,2 @@
+export * from "./perceive.js";
+export * from "./perception-module.js";

@@ -1,0 +1,74 @@
+import { clone, create } from "@bufbuild/protobuf";
+import { followEnvelope, type EventBus } from "@mlzero/bus";
+import type { Logger } from "@mlzero/logging";
+import { FinishedTasks, failTaskOnDomainError } from "@mlzero/pipeline";
+import { PerceptionService, ProblemType, TaskContextSchema, TaskPerceivedSchema, type ListToolsResponse, type ListToolsRequestSchema, type PerceptualContext, type TaskContext } from "@mlzero/proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { serve } from "@mlzero/rpc";
+import type { ServiceModule } from "@mlzero/service";
+import { taskWorkspace } from "@mlzero/workspace";
+import { perceive } from "./perceive.js";
+
+/** The part of the memory service perception uses: the tool registry. */
+export interface ToolRegistry {
+  listTools(request: MessageInitShape<typeof ListToolsRequestSchema>): Promise<ListToolsResponse>;
+}
+
+/** Options for {@link createPerceptionModule}. */
+export interface PerceptionModuleOptions {
+  bus: EventBus;
+  logger: Logger;
+  memory: ToolRegistry;
+  workspaceRoot: string;
+}
+
+/**
+ * The perception service: profiles each submitted task's data folder into a
+ * typed context with ranked tools. Bad input ends the task with its reason.
+ */
+export function createPerceptionModule({ bus, logger, memory, workspaceRoot }: PerceptionModuleOptions): ServiceModule {
+  const finished = new FinishedTasks();
+  const perceiveFolder = async (inputDir: string, description: string, toolHint: string) =>
+    perceive({ inputDir, description, toolHint, tools: (await memory.listTools({})).tools });
+
+  return {
+    name: "perception",
+    grpc: [
+      serve(PerceptionService, {
+        async perceive(request) {
+          return { context: await perceiveFolder(request.inputDir, request.description, request.toolHint) };
+        },
+      }),
+    ],
+    pipeline: {
+      group: "perception",
+      handlers: {
+        TaskSubmitted: async (event) => {
+          const envelope = event.envelope;
+          if (!envelope || finished.has(envelope.taskId)) return;
+          const spec = event.task?.spec;
+          await failTaskOnDomainError(bus, envelope, event.task, async () => {
+            const workspace = taskWorkspace(workspaceRoot, envelope.tenant, envelope.taskId);
+            const context = await perceiveFolder(workspace.inputDir, spec?.description ?? "", spec?.budget?.toolHint ?? "");
+            logger.info(
+              { taskId: envelope.taskId, tenant: envelope.tenant, label: context.labelColumn, problemType: ProblemType[context.problemType], tools: context.tools.map((tool) => tool.name) },
+              "data perceived",
+            );
+            await bus.publish(
+              "TaskPerceived",
+              create(TaskPerceivedSchema, { envelope: followEnvelope(envelope), task: withPerception(event.task, context) }),
+            );
+          });
+        },
+        TaskCancelRequested: async (event) => finished.add(event.envelope?.taskId ?? ""),
+        TaskFinished: async (event) => finished.add(event.envelope?.taskId ?? ""),
+      },
+    },
+  };
+}
+
+function withPerception(task: TaskContext | undefined, perception: PerceptualContext): TaskContext {
+  const next = task ? clone(TaskContextSchema, task) : create(TaskContextSchema);
+  next.perception = perception;
+  return next;
+}

@@ -1,0 +1,39 @@
+import { create } from "@bufbuild/protobuf";
+import { InvalidInputError } from "@mlzero/errors";
+import { Modality, ProblemType, ToolSchema } from "@mlzero/proto";
+import { describe, expect, it } from "vitest";
+import { findHintedTool, rankTools } from "./rank-tools.js";
+
+const tool = (name: string, priority: number, modalities: Modality[], problemTypes: ProblemType[]) =>
+  create(ToolSchema, { name, priority, modalities, problemTypes });
+const TOOLS = [
+  tool("b-tool", 5, [Modality.TABULAR], [ProblemType.REGRESSION]),
+  tool("a-tool", 5, [Modality.TABULAR], [ProblemType.REGRESSION]),
+  tool("top", 9, [Modality.TABULAR], [ProblemType.REGRESSION, ProblemType.BINARY]),
+  tool("images", 99, [Modality.IMAGE], [ProblemType.REGRESSION]),
+  tool("classifier", 50, [Modality.TABULAR], [ProblemType.BINARY]),
+];
+
+describe("rankTools", () => {
+  it("keeps tools fit for the task, by priority then name", () => {
+    const ranked = rankTools(TOOLS, Modality.TABULAR, ProblemType.REGRESSION, undefined);
+    expect(ranked.map((c) => [c.name, c.score])).toEqual([["top", 9], ["a-tool", 5], ["b-tool", 5]]);
+  });
+
+  it("puts a hinted tool first even when it does not fit", () => {
+    const hinted = findHintedTool(TOOLS, " Images ");
+    const ranked = rankTools(TOOLS, Modality.TABULAR, ProblemType.REGRESSION, hinted);
+    expect(ranked.map((c) => [c.name, c.reason])).toEqual([
+      ["images", "requested"],
+      ["top", "covers tabular regression (priority 9)"],
+      ["a-tool", "covers tabular regression (priority 5)"],
+      ["b-tool", "covers tabular regression (priority 5)"],
+    ]);
+  });
+
+  it("treats a blank hint as none and rejects an unknown one", () => {
+    expect(findHintedTool(TOOLS, "  ")).toBeUndefined();
+    expect(() => findHintedTool(TOOLS, "nope")).toThrow(InvalidInputError);
+    expect(() => findHintedTool([], "nope")).toThrow('unknown tool "nope": known tools are none (the registry is empty)');
+  });
+});

@@ -1,0 +1,53 @@
+import type { InferenceLog } from "../inference-log.js";
+import { isMissing } from "./cell-values.js";
+import { columnCells, usesNaStrings } from "./profile-columns.js";
+import type { TabularRoles } from "./assign-roles.js";
+import type { TableFile } from "./table-file.js";
+
+/** Column names that say "identifier", as whole words of the name ("PassengerId", "row_id"). */
+const ID_WORDS = new Set(["id", "ids", "uuid", "guid", "idx", "index", "key"]);
+
+/** The words of a column name: camelCase and snake_case split, lower case. */
+function columnWords(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((word) => word !== "");
+}
+
+/**
+ * Finds the test table's id column, or `undefined` when it has none: a
+ * column the sample submission shares with the test table; else a column
+ * with an id-like name whose values are present and unique in every table
+ * that has it ("id" itself first). A unique column without such a name is
+ * not taken, since unique numbers may just as well be a feature.
+ */
+export function inferId(roles: TabularRoles, label: string, log: InferenceLog): string | undefined {
+  const { train, test, sampleSubmission } = roles;
+  if (sampleSubmission !== undefined) {
+    const shared = sampleSubmission.table.columns.find((column) => column !== label && test.table.columns.includes(column));
+    if (shared !== undefined) {
+      log.add("id_column", shared, `column '${shared}' is in both ${sampleSubmission.file.path} and ${test.file.path}`);
+      return shared;
+    }
+  }
+  const candidates = test.table.columns
+    .filter((column) => column !== label && columnWords(column).some((word) => ID_WORDS.has(word)))
+    .filter((column) => isUnique(test, column) && (!train.table.columns.includes(column) || isUnique(train, column)))
+    .sort((a, b) => Number(b.toLowerCase() === "id") - Number(a.toLowerCase() === "id"));
+  const id = candidates[0];
+  if (id === undefined) {
+    log.add("id_column", "", `no column of ${test.file.path} has an id-like name and a unique value per row`);
+    return undefined;
+  }
+  log.add("id_column", id, `column '${id}' has an id-like name and a unique value in every row of ${test.file.path}`);
+  return id;
+}
+
+function isUnique(file: TableFile, column: string): boolean {
+  const cells = columnCells(file.table, column);
+  const naStrings = usesNaStrings(file.table);
+  if (cells.some((cell) => isMissing(cell, naStrings))) return false;
+  return new Set(cells.map(String)).size === cells.length;
+}
