@@ -25,6 +25,8 @@ export interface ProgramConfig {
   output_columns: string[];
   /** One probability column per class instead of a label column. */
   class_probabilities: boolean;
+  /** Binary tasks scored on probabilities: the label column holds P(this class); null for labels. */
+  positive_class: string | null;
   /** Training labels for classification, as text. */
   label_values: string[];
   /** Seconds the program may spend training, leaving room to predict and write. */

@@ -16,6 +16,7 @@ const config: ProgramConfig = {
   output_path: "outputs/predictions.csv",
   output_columns: ["label"],
   class_probabilities: false,
+  positive_class: null,
   label_values: ["no", "yes"],
   time_limit_seconds: 60,
   reduce_level: 0,

@@ -45,6 +45,7 @@ export function programConfigFor({ context, fix, timeLimitSeconds, seed }: Progr
     output_path: `${OUTPUTS_DIR}/${output?.fileName || "predictions.csv"}`,
     output_columns: output?.columns.length ? [...output.columns] : [context.idColumn, labelColumn].filter(Boolean),
     class_probabilities: output?.classProbabilities ?? false,
+    positive_class: output?.positiveClass || null,
     label_values: [...context.labelValues],
     time_limit_seconds: Math.max(10, Math.floor(timeLimitSeconds * TRAINING_SHARE)),
     reduce_level: fix?.reduceLevel ?? 0,

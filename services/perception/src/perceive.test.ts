@@ -86,6 +86,8 @@ describe("perceive: binary task with categoricals, missing values and an AUC des
     expect(context.labelValues).toEqual(["no", "yes"]);
     expect(context.metric).toMatchObject({ name: "roc_auc", greaterIsBetter: true });
     expect(context.output).toMatchObject({ fileName: "submission.csv", columns: ["id", "churn"], idColumn: "id", classProbabilities: false });
+    expect(context.output?.positiveClass).toBe("yes");
+    expect(inference(context, "output.positive_class")?.evidence).toMatch(/holds probabilities \(e\.g\. 0\.5\)/);
     expect(inference(context, "label_column")?.evidence).toBe(
       "column 'churn' is in data/sample_submission.csv and data/train.csv but not in data/test.csv",
     );

@@ -5,6 +5,7 @@ import { assignRoles, type TabularRoles } from "./assign-roles.js";
 import { inferId } from "./infer-id.js";
 import { inferLabel } from "./infer-label.js";
 import { inferOutput } from "./infer-output.js";
+import { inferPositiveClass } from "./infer-positive-class.js";
 import { inferProblemType } from "./infer-problem-type.js";
 import type { TableFile } from "./table-file.js";
 
@@ -44,6 +45,7 @@ export function perceiveTabular(options: PerceiveTabularOptions): TabularTask {
   const { metric, evidence } = chooseMetric(description, problemType);
   log.add("metric", metric.name, evidence);
   const output = inferOutput(roles, { label, id, labelValues, description, inputFileNames: options.inputFileNames }, log);
+  output.positiveClass = inferPositiveClass({ problemType, metric: metric.name, label, labelValues, sample: roles.sampleSubmission }, log);
   return { roles, label, id, problemType, labelValues, metric, output };
 }
 

@@ -1,0 +1,50 @@
+# mlzero: the front door. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NPX := npx --no-install
+EXAMPLE ?= examples/churn
+OUT ?= out/churn
+
+.PHONY: help
+help: ## List every target
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: setup
+setup: ## Install npm packages (Node 24 included), the Python runtime, and build
+	@scripts/setup.sh
+
+.PHONY: build
+build: ## Compile every TypeScript package (incremental)
+	@$(NPX) tsc -b
+
+.PHONY: proto
+proto: ## Lint the contracts and regenerate libs/proto from proto/
+	@$(NPX) buf lint
+	@$(NPX) buf generate
+
+.PHONY: proto-check
+proto-check: ## Fail when the committed generated code differs from a fresh generation
+	@$(NPX) buf lint
+	@scripts/check-generated.sh
+
+.PHONY: lint
+lint: proto-check ## Lint contracts, check generated code, type-check everything
+	@$(NPX) tsc -b
+
+.PHONY: test
+test: setup lint ## Set up, then run every test (unit, integration, end to end)
+	@$(NPX) vitest run
+
+.PHONY: run
+run: setup ## Run the bundled example end to end: make run [EXAMPLE=dir OUT=dir]
+	@$(NPX) mlzero run $(EXAMPLE) --out $(OUT)
+
+.PHONY: bench
+bench: setup ## Wall time and peak memory of `mlzero run` on the end-to-end tasks
+	@node_modules/.bin/node tests/bench/dist/run-bench.js
+
+.PHONY: clean
+clean: ## Remove build outputs and run folders (keeps node_modules and .venv)
+	@rm -rf out .run
+	@find libs services cli tests -name dist -type d -prune -exec rm -rf {} +
+	@find . -name '*.tsbuildinfo' -not -path './node_modules/*' -delete

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Everything a fresh clone needs, cached: npm packages (with Node 24 from the
+# registry), the Python runtime, and the TypeScript build. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stamp=node_modules/.package-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" >"$stamp"
+fi
+scripts/setup-python.sh
+npx tsc -b
