@@ -1,0 +1,121 @@
+import path from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { InvalidInputError } from "@mlzero/errors";
+import { ITERATION_FILES, OUTPUTS_DIR, RESULT_MARKER, type ProgramResult } from "@mlzero/program";
+import { AnalysisSchema, FailureCategory, Verdict, type AnalyzeRequest, type Analysis, type ExecutionResult, type PerceptualContext } from "@mlzero/proto";
+import { TABLE_FORMATS, type TableFormat } from "@mlzero/tables";
+import { iterationName, resolveInside, type TaskWorkspace } from "@mlzero/workspace";
+import { checkPredictions, type PredictionsReport } from "./check-predictions.js";
+import { classifyFailure, type FailureDiagnosis } from "./classify-failure.js";
+import { decideNextStep } from "./decide-next-step.js";
+import { formatCheck } from "./output-check.js";
+import { readLogEnd, readResult } from "./read-logs.js";
+
+/** What `analyze` needs besides the request. */
+export interface AnalyzerDeps {
+  workspace: TaskWorkspace;
+  /** Iterations a task may use when its budget says 0. */
+  defaultMaxIterations: number;
+}
+
+/** How much of each log the failure classification reads, from the end. */
+const STDERR_BYTES = 64 * 1024;
+const STDOUT_BYTES = 16 * 1024;
+
+/**
+ * Judges one program run: checks its predictions when it exited cleanly,
+ * classifies the failure when not, reads the validation score it reported,
+ * and decides SUCCESS, FIX (with what to change) or GIVE_UP.
+ */
+export async function analyze(request: AnalyzeRequest, deps: AnalyzerDeps): Promise<Analysis> {
+  const { result, context } = request;
+  if (result === undefined) throw new InvalidInputError("an analyze request needs the execution result");
+  if (context === undefined) throw new InvalidInputError("an analyze request needs the perceptual context");
+  const iterationDir = deps.workspace.iterationDir(request.iteration);
+  const reported = await readResult(path.join(iterationDir, ITERATION_FILES.stdout));
+  const scored = { metric: reported?.metric ?? context.metric?.name ?? "", ...(reported ? { score: reported.score } : {}) };
+
+  let diagnosis: FailureDiagnosis;
+  let checks: string[] = [];
+  const cleanExit = !result.cancelled && !result.timedOut && result.exitCode === 0 && result.signal === "";
+  if (cleanExit) {
+    const fileName = context.output?.fileName ?? "";
+    if (fileName === "") throw new InvalidInputError("the perceptual context names no output file");
+    const relativePath = `${iterationName(request.iteration)}/${OUTPUTS_DIR}/${fileName}`;
+    const report = await checkPredictions({
+      predictionsPath: resolveInside(path.join(iterationDir, OUTPUTS_DIR), fileName),
+      displayPath: relativePath,
+      ...testFile(context, deps.workspace),
+      context,
+    });
+    checks = [...report.checks.map(formatCheck), scoreCheck(reported, context)];
+    if (report.passed) {
+      const score = reported ? `; validation ${reported.metric} = ${reported.score}` : "; it reported no validation score";
+      return create(AnalysisSchema, {
+        verdict: Verdict.SUCCESS,
+        failure: FailureCategory.NONE,
+        summary: `The program wrote valid predictions to ${relativePath}${score}.`,
+        predictionsPath: relativePath,
+        checks,
+        ...scored,
+      });
+    }
+    diagnosis = outputFailure(report, relativePath, result);
+  } else {
+    diagnosis = classifyFailure({
+      result,
+      stderr: (await readLogEnd(path.join(iterationDir, ITERATION_FILES.stderr), STDERR_BYTES)) ?? result.stderrTail,
+      stdout: (await readLogEnd(path.join(iterationDir, ITERATION_FILES.stdout), STDOUT_BYTES)) ?? result.stdoutTail,
+    });
+  }
+
+  const budget = request.budget;
+  const hasDeadline = budget?.timeLimit !== undefined && (budget.timeLimit.seconds > 0n || budget.timeLimit.nanos > 0);
+  const step = decideNextStep({
+    diagnosis,
+    iteration: request.iteration,
+    tool: request.program?.tool || request.attempts.at(-1)?.tool || "",
+    attempts: request.attempts,
+    context,
+    maxIterations: budget?.maxIterations || deps.defaultMaxIterations,
+    ...(hasDeadline ? { secondsLeft: request.secondsLeft } : {}),
+  });
+  return create(AnalysisSchema, {
+    failure: diagnosis.category,
+    checks,
+    ...scored,
+    ...(step.kind === "fix"
+      ? { verdict: Verdict.FIX, summary: diagnosis.summary, fix: step.fix }
+      : { verdict: Verdict.GIVE_UP, summary: `${diagnosis.summary.replace(/\.?$/, ".")} Giving up: ${step.reason}.` }),
+  });
+}
+
+/** The test file to compare with, when perception found one. */
+function testFile(context: PerceptualContext, workspace: TaskWorkspace): { testPath?: string; testFormat?: TableFormat } {
+  if (context.testFile === "") return {};
+  const format = context.files.find((file) => file.path === context.testFile)?.format;
+  const known = TABLE_FORMATS.find((candidate) => candidate === format);
+  return { testPath: resolveInside(workspace.inputDir, context.testFile), ...(known ? { testFormat: known } : {}) };
+}
+
+function scoreCheck(reported: ProgramResult | undefined, context: PerceptualContext): string {
+  if (reported === undefined) {
+    return formatCheck({ name: "score", status: "skip", detail: `no ${RESULT_MARKER} line in ${ITERATION_FILES.stdout}` });
+  }
+  const expected = context.metric?.name ?? "";
+  const note = expected !== "" && expected !== reported.metric ? ` (the task's metric is ${expected})` : "";
+  return formatCheck({ name: "score", status: "pass", detail: `validation ${reported.metric} = ${reported.score}${note}` });
+}
+
+/** Why a program that exited cleanly still failed: its predictions. */
+function outputFailure(report: PredictionsReport, relativePath: string, result: ExecutionResult): FailureDiagnosis {
+  if (!report.found) {
+    const wrote = result.outputFiles.length > 0 ? `it wrote only ${result.outputFiles.join(", ")}` : `its ${OUTPUTS_DIR} folder is empty`;
+    return { category: FailureCategory.MISSING_OUTPUT, summary: `The program exited normally but did not write ${relativePath}; ${wrote}.` };
+  }
+  const failed = report.checks.filter((check) => check.status === "fail");
+  return {
+    category: FailureCategory.INVALID_OUTPUT,
+    summary: `The predictions in ${relativePath} are invalid: ${failed.map((check) => `${check.name}: ${check.detail}`).join("; ")}.`,
+  };
+}

@@ -1,0 +1,7 @@
+import { count, parseEnv } from "@mlzero/config";
+import { z } from "zod";
+
+/** The analyzer's settings from the environment. */
+export function loadAnalyzerConfig(env: NodeJS.ProcessEnv) {
+  return parseEnv({ MLZERO_WORKSPACE_ROOT: z.string().min(1), MLZERO_DEFAULT_MAX_ITERATIONS: count().default(5) }, env);
+}

@@ -1,0 +1,14 @@
+import { parseEnv } from "@mlzero/config";
+import { z } from "zod";
+
+/** The executor's settings from the environment. */
+export function loadExecutorConfig(env: NodeJS.ProcessEnv) {
+  return parseEnv(
+    {
+      MLZERO_WORKSPACE_ROOT: z.string().min(1),
+      // The Python of the runtime programs run in (the project's .venv locally).
+      MLZERO_PYTHON: z.string().min(1),
+    },
+    env,
+  );
+}

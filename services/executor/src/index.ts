@@ -1,0 +1,5 @@
+export * from "./program-runner.js";
+export * from "./local-runner.js";
+export * from "./sandbox-env.js";
+export * from "./stage-iteration.js";
+export * from "./executor-module.js";

@@ -1,0 +1,37 @@
+/** What the sandbox environment is built from. */
+export interface SandboxEnvOptions {
+  /** Folder of the virtualenv's executables, first on PATH. */
+  binDir: string;
+  /** Private scratch folder: HOME and TMPDIR. */
+  scratchDir: string;
+  /** Upper bound for the thread pools of BLAS, OpenMP and friends. */
+  threads: number;
+  gpus: number;
+}
+
+/**
+ * The complete environment of a generated program, built from scratch so no
+ * variable of the service (credentials, tokens, service config) can reach it.
+ * Thread pools are bounded because every OpenBLAS/OpenMP thread reserves its
+ * own buffers, which counts against the memory limit (measured: about 80 MB
+ * of data segment per extra thread with numpy, sklearn and lightgbm loaded).
+ */
+export function sandboxEnv(options: SandboxEnvOptions): Record<string, string> {
+  const threads = String(Math.max(1, Math.floor(options.threads)));
+  return {
+    PATH: `${options.binDir}:/usr/bin:/bin`,
+    HOME: options.scratchDir,
+    TMPDIR: options.scratchDir,
+    LANG: "C.UTF-8",
+    LC_ALL: "C.UTF-8",
+    PYTHONUNBUFFERED: "1",
+    PYTHONDONTWRITEBYTECODE: "1",
+    OMP_NUM_THREADS: threads,
+    OPENBLAS_NUM_THREADS: threads,
+    MKL_NUM_THREADS: threads,
+    NUMEXPR_MAX_THREADS: threads,
+    NUMEXPR_NUM_THREADS: threads,
+    // A local run gets no GPU unless asked; then the first ones.
+    CUDA_VISIBLE_DEVICES: Array.from({ length: Math.max(0, options.gpus) }, (_, index) => String(index)).join(","),
+  };
+}
