@@ -1,0 +1,83 @@
+import { createInProcessBus, type InProcessBus } from "@mlzero/bus";
+import { createAnalyzerModule } from "@mlzero/analyzer";
+import { createCoderModule, createOfflineCoder } from "@mlzero/coder";
+import { createExecutorModule, createLocalRunner } from "@mlzero/executor";
+import { createGatewayModule, type BudgetDefaults } from "@mlzero/gateway";
+import type { Logger } from "@mlzero/logging";
+import { createEpisodicMemory, createMemoryModule, createSemanticMemory, memoryHandlers, DEFAULT_KNOWLEDGE_DIR } from "@mlzero/memory";
+import { createPerceptionModule } from "@mlzero/perception";
+import { MemoryService, TaskService } from "@mlzero/proto";
+import { localClient, type ServiceClient } from "@mlzero/rpc";
+import { startModule, type ServiceModule, type StartedModule } from "@mlzero/service";
+import { createEmbeddedVectorStore } from "@mlzero/vectors";
+
+/** Options for {@link startEmbeddedSystem}. */
+export interface EmbeddedSystemOptions {
+  workspaceRoot: string;
+  /** Python of the runtime programs run in. */
+  pythonBin: string;
+  logger: Logger;
+  defaults: BudgetDefaults;
+  knowledgeDir?: string;
+  /** Also serve each service's gRPC API on 127.0.0.1 (a free port each). */
+  serveGrpc?: boolean;
+}
+
+/** All six services in this process, wired over the in-process bus. */
+export interface EmbeddedSystem {
+  tasks: ServiceClient<typeof TaskService>;
+  memory: ServiceClient<typeof MemoryService>;
+  bus: InProcessBus;
+  /** gRPC address per service name, when serveGrpc was asked. */
+  addresses: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The embedded mode: the same six service modules the cluster runs as
+ * separate processes, here in one process on the in-process bus, with the
+ * embedded vector store, the local sandboxed runner and the offline planner.
+ * Lookups between services (perception and coder asking memory) go through
+ * in-process clients with the gRPC clients' signatures.
+ */
+export async function startEmbeddedSystem(options: EmbeddedSystemOptions): Promise<EmbeddedSystem> {
+  const { logger, workspaceRoot } = options;
+  const bus = createInProcessBus({ logger: logger.child({ component: "bus" }) });
+  const store = createEmbeddedVectorStore();
+  const semantic = createSemanticMemory({ store, knowledgeDir: options.knowledgeDir ?? DEFAULT_KNOWLEDGE_DIR });
+  await semantic.index();
+  const episodic = createEpisodicMemory({ store });
+  const memory = localClient(MemoryService, memoryHandlers({ semantic, episodic }));
+  const log = (service: string) => logger.child({ service });
+
+  const gateway = createGatewayModule({ bus, logger: log("gateway"), workspaceRoot, defaults: options.defaults });
+  const modules: ServiceModule[] = [
+    gateway,
+    createPerceptionModule({ bus, logger: log("perception"), memory, workspaceRoot }),
+    createMemoryModule({ logger: log("memory"), semantic, episodic }),
+    createCoderModule({ bus, logger: log("coder"), coder: createOfflineCoder({ memory }) }),
+    createExecutorModule({ bus, logger: log("executor"), workspaceRoot, runner: createLocalRunner({ pythonBin: options.pythonBin }) }),
+    createAnalyzerModule({ bus, logger: log("analyzer"), workspaceRoot, defaultMaxIterations: options.defaults.maxIterations }),
+  ];
+  const started: StartedModule[] = [];
+  const addresses: Record<string, string> = {};
+  for (const module of modules) {
+    const running = await startModule(module, {
+      bus,
+      logger: log(module.name),
+      listen: options.serveGrpc ? { host: "127.0.0.1", port: 0 } : undefined,
+    });
+    started.push(running);
+    if (running.server) addresses[module.name] = running.server.address;
+  }
+  return {
+    tasks: localClient(TaskService, gateway.taskService),
+    memory,
+    bus,
+    addresses,
+    async stop() {
+      for (const running of started.reverse()) await running.stop();
+      await bus.close();
+    },
+  };
+}

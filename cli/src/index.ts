@@ -1,0 +1,3 @@
+export * from "./embedded-system.js";
+export * from "./run-command.js";
+export * from "./run-options.js";

@@ -1,0 +1,113 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { CONFIG_PLACEHOLDER } from "@mlzero/program";
+import { KnowledgeKind, Modality, ProblemType } from "@mlzero/proto";
+import { DEFAULT_KNOWLEDGE_DIR, loadCorpus } from "./load-corpus.js";
+
+const knowledgeDir = DEFAULT_KNOWLEDGE_DIR;
+const copies: string[] = [];
+
+/** A private copy of the real corpus, changed by `edit`. */
+async function corpusCopy(edit: (dir: string) => Promise<void>): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), "mlzero-knowledge-"));
+  copies.push(dir);
+  await cp(knowledgeDir, dir, { recursive: true });
+  await edit(dir);
+  return dir;
+}
+
+afterAll(async () => {
+  await Promise.all(copies.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+describe("loadCorpus on the shipped corpus", () => {
+  const corpus = loadCorpus(knowledgeDir);
+
+  it("finds the shipped corpus beside the package", () => {
+    expect(DEFAULT_KNOWLEDGE_DIR).toBe(path.resolve(import.meta.dirname, "../knowledge"));
+  });
+
+  it("registers the tools by priority, xgboost last", () => {
+    expect(corpus.tools.map((tool) => [tool.name, tool.priority])).toEqual([
+      ["autogluon", 90],
+      ["lightgbm", 80],
+      ["sklearn", 60],
+      ["xgboost", 40],
+    ]);
+    const lightgbm = corpus.tools[1]!;
+    expect(lightgbm.pythonModule).toBe("lightgbm");
+    expect(lightgbm.modalities).toEqual([Modality.TABULAR]);
+    expect(lightgbm.problemTypes).toEqual([ProblemType.BINARY, ProblemType.MULTICLASS, ProblemType.REGRESSION]);
+    expect(lightgbm.rules.length).toBeGreaterThan(3);
+  });
+
+  it("has one template per tool with the config placeholder exactly once", () => {
+    expect([...corpus.templates.keys()].sort()).toEqual(["autogluon", "lightgbm", "sklearn", "xgboost"]);
+    for (const text of corpus.templates.values()) expect(text.split(CONFIG_PLACEHOLDER)).toHaveLength(2);
+  });
+
+  it("chunks tutorials by section with unique, deterministic ids", () => {
+    const ids = corpus.chunks.map((chunk) => chunk.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(loadCorpus(knowledgeDir).chunks.map((chunk) => chunk.id)).toEqual(ids);
+    const kinds = (kind: KnowledgeKind) => corpus.chunks.filter((chunk) => chunk.kind === kind).length;
+    expect(kinds(KnowledgeKind.TOOL)).toBe(4);
+    expect(kinds(KnowledgeKind.TEMPLATE)).toBe(4);
+    expect(kinds(KnowledgeKind.TUTORIAL)).toBeGreaterThan(30);
+    for (const tool of ["autogluon", "lightgbm", "sklearn", "xgboost"]) {
+      expect(corpus.chunks.some((chunk) => chunk.tool === tool && chunk.kind === KnowledgeKind.TUTORIAL)).toBe(true);
+    }
+  });
+
+  it("derives the version from the content", async () => {
+    expect(loadCorpus(knowledgeDir).version).toBe(corpus.version);
+    const edited = await corpusCopy(async (dir) => {
+      await writeFile(path.join(dir, "tutorials/lightgbm/basics.md"), "# Changed\n\n## One\n\ntext\n");
+    });
+    expect(loadCorpus(edited).version).not.toBe(corpus.version);
+  });
+});
+
+describe("loadCorpus on a malformed corpus", () => {
+  const fails = async (edit: (dir: string) => Promise<void>, message: RegExp): Promise<void> => {
+    const dir = await corpusCopy(edit);
+    expect(() => loadCorpus(dir)).toThrow(message);
+  };
+  const patchTool = (name: string, patch: (entry: Record<string, unknown>) => void) => async (dir: string) => {
+    const file = path.join(dir, `tools/${name}.json`);
+    const entry = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
+    patch(entry);
+    await writeFile(file, JSON.stringify(entry));
+  };
+
+  it("names a registry file that is not JSON", async () => {
+    await fails((dir) => writeFile(path.join(dir, "tools/sklearn.json"), "{ nope"), /tools\/sklearn\.json: not valid JSON/);
+  });
+
+  it("names the file and the field of an invalid entry", async () => {
+    await fails(patchTool("lightgbm", (entry) => (entry.priority = "high")), /tools\/lightgbm\.json: priority/);
+    await fails(patchTool("lightgbm", (entry) => (entry.modalities = ["audio"])), /tools\/lightgbm\.json: modalities/);
+    await fails(patchTool("lightgbm", (entry) => (entry.extra = 1)), /tools\/lightgbm\.json: .*extra/);
+    await fails(patchTool("lightgbm", (entry) => (entry.name = "lgbm")), /must match the file name lightgbm/);
+  });
+
+  it("requires a well-formed template for every tool", async () => {
+    await fails((dir) => rm(path.join(dir, "templates/sklearn.py")), /templates\/sklearn\.py: the tool sklearn has no program template/);
+    await fails(
+      (dir) => writeFile(path.join(dir, "templates/sklearn.py"), `A = ${CONFIG_PLACEHOLDER}\nB = ${CONFIG_PLACEHOLDER}\n`),
+      /templates\/sklearn\.py: .*exactly once, found 2/,
+    );
+    await fails((dir) => writeFile(path.join(dir, "templates/sklearn.py"), `A = ${CONFIG_PLACEHOLDER}\n`), /CONFIG = json\.loads/);
+    await fails((dir) => writeFile(path.join(dir, "templates/catboost.py"), "x"), /templates\/catboost\.py: no registry entry/);
+  });
+
+  it("names a tutorial without sections or for an unknown tool", async () => {
+    await fails((dir) => writeFile(path.join(dir, "tutorials/sklearn/bad.md"), "# Bad\n\nprose only\n"), /tutorials\/sklearn\/bad\.md: it has no/);
+    await fails(
+      (dir) => cp(path.join(dir, "tutorials/sklearn"), path.join(dir, "tutorials/catboost"), { recursive: true }),
+      /tutorials\/catboost: no registry entry/,
+    );
+  });
+});

@@ -1,0 +1,209 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ITERATION_FILES, parseResultLine, RESULT_MARKER, renderProgram, type ProgramConfig } from "@mlzero/program";
+import { loadCorpus } from "./load-corpus.js";
+import { binaryTask, multiclassTask, regressionTask, writeTaskInput, type SyntheticTask } from "./synthetic-tasks.js";
+
+const run = promisify(execFile);
+const repoRoot = path.resolve(import.meta.dirname, "../../..");
+const python = process.env.MLZERO_PYTHON ?? path.join(repoRoot, ".venv/bin/python");
+const corpus = loadCorpus(path.resolve(import.meta.dirname, "../knowledge"));
+
+interface ProgramRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+  iterationDir: string;
+}
+
+/** Renders a template for a task and runs it the way the executor does: cwd = a fresh iteration folder. */
+async function runTemplate(taskDir: string, tool: string, config: ProgramConfig, label: string): Promise<ProgramRun> {
+  const iterationDir = path.join(taskDir, `iter-${tool}-${label}`);
+  await mkdir(iterationDir, { recursive: true });
+  await writeFile(path.join(iterationDir, ITERATION_FILES.program), renderProgram(corpus.templates.get(tool)!, config));
+  const started = performance.now();
+  try {
+    const { stdout, stderr } = await run(python, [ITERATION_FILES.program], {
+      cwd: iterationDir,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: iterationDir, MLZERO_CPUS: "2", PYTHONDONTWRITEBYTECODE: "1" },
+      timeout: 150_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return { exitCode: 0, stdout, stderr, seconds: (performance.now() - started) / 1000, iterationDir };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return {
+      exitCode: typeof failed.code === "number" ? failed.code : -1,
+      stdout: failed.stdout ?? "",
+      stderr: failed.stderr ?? String(error),
+      seconds: (performance.now() - started) / 1000,
+      iterationDir,
+    };
+  }
+}
+
+function summary(result: ProgramRun): string {
+  const reported = parseResultLine(result.stdout);
+  return reported ? `${reported.metric} ${reported.score.toFixed(3)} (${reported.model})` : `exit ${result.exitCode}`;
+}
+
+function agreement(truth: string[], predicted: (string | undefined)[]): number {
+  return truth.filter((value, index) => value === predicted[index]).length / truth.length;
+}
+
+/** Probability that a random positive scores above a random negative (ties count half). */
+function rocAuc(positive: boolean[], scores: number[]): number {
+  let wins = 0;
+  let pairs = 0;
+  positive.forEach((isPositive, i) => {
+    if (!isPositive) return;
+    positive.forEach((other, j) => {
+      if (other) return;
+      pairs++;
+      wins += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
+    });
+  });
+  return wins / pairs;
+}
+
+function rSquared(truth: number[], predicted: number[]): number {
+  const mean = truth.reduce((sum, value) => sum + value, 0) / truth.length;
+  const residual = truth.reduce((sum, value, index) => sum + (value - predicted[index]!) ** 2, 0);
+  const total = truth.reduce((sum, value) => sum + (value - mean) ** 2, 0);
+  return 1 - residual / total;
+}
+
+/** Parses the simple CSV the templates write (no quoted fields in these tasks). */
+function parseCsv(text: string): { header: string[]; rows: string[][] } {
+  const [header, ...rows] = text.trimEnd().split("\n").map((line) => line.split(","));
+  return { header: header!, rows };
+}
+
+/** Asserts the result line, the score floor and the predictions file of a successful run. */
+async function expectValidRun(result: ProgramRun, task: SyntheticTask, config: ProgramConfig, passes: (score: number) => boolean): Promise<void> {
+  expect(result.exitCode, result.stderr.slice(-3000)).toBe(0);
+  const resultLines = result.stdout.split("\n").filter((line) => line.startsWith(RESULT_MARKER + " "));
+  expect(resultLines).toHaveLength(1);
+  const reported = parseResultLine(result.stdout)!;
+  expect(reported.metric).toBe(config.metric);
+  expect(reported.validation_rows).toBeGreaterThan(0);
+  expect(reported.model).toBeTruthy();
+  expect(passes(reported.score), `${config.metric} = ${reported.score}`).toBe(true);
+
+  const { header, rows } = parseCsv(await readFile(path.join(result.iterationDir, config.output_path), "utf8"));
+  expect(header).toEqual(config.output_columns);
+  expect(rows).toHaveLength(task.testRows);
+  for (const row of rows) {
+    expect(row).toHaveLength(header.length);
+    expect(row.every((cell) => cell !== "" && cell.toLowerCase() !== "nan")).toBe(true);
+  }
+  const valueColumns = config.id_column ? 1 : 0;
+  if (config.id_column) expect(rows.map((row) => row[0])).toEqual(task.testIds);
+  // The predictions must also be right on the test rows, not just well formed.
+  const truth = task.testTruth;
+  if (config.class_probabilities) {
+    const classes = header.slice(valueColumns);
+    const predicted = rows.map((row) => {
+      const probabilities = row.slice(valueColumns).map(Number);
+      expect(probabilities.every((p) => p >= 0 && p <= 1)).toBe(true);
+      expect(probabilities.reduce((sum, p) => sum + p, 0)).toBeCloseTo(1, 4);
+      return classes[probabilities.indexOf(Math.max(...probabilities))];
+    });
+    expect(agreement(truth, predicted)).toBeGreaterThan(0.75);
+  } else if (config.positive_class) {
+    const probabilities = rows.map((row) => Number(row[valueColumns]));
+    expect(probabilities.every((p) => p >= 0 && p <= 1)).toBe(true);
+    expect(rocAuc(truth.map((label) => label === config.positive_class), probabilities)).toBeGreaterThan(0.85);
+  } else if (config.problem_type === "regression") {
+    const predicted = rows.map((row) => Number(row[valueColumns]));
+    expect(predicted.every(Number.isFinite)).toBe(true);
+    expect(rSquared(truth.map(Number), predicted)).toBeGreaterThan(0.7);
+  } else {
+    const predicted = rows.map((row) => row[valueColumns]!);
+    expect(new Set(predicted)).toEqual(new Set(config.label_values));
+    expect(agreement(truth, predicted)).toBeGreaterThan(0.75);
+  }
+  // Only the predictions are left behind: no model folders in outputs/ or the iteration folder.
+  expect(await readdir(path.join(result.iterationDir, path.dirname(config.output_path)))).toEqual([path.basename(config.output_path)]);
+  expect((await readdir(result.iterationDir)).sort()).toEqual([ITERATION_FILES.program, path.dirname(config.output_path)].sort());
+}
+
+const hasPython = existsSync(python);
+const hasXgboost = hasPython && (await run(python, ["-c", "import xgboost"]).then(() => true, () => false));
+const timings: string[] = [];
+
+describe.skipIf(!hasPython)("program templates", () => {
+  let root: string;
+  const tasks = { binary: binaryTask(), multiclass: multiclassTask(), regression: regressionTask() };
+  const taskDir = (task: SyntheticTask): string => path.join(root, task.name);
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), "mlzero-templates-"));
+    for (const task of Object.values(tasks)) await writeTaskInput(taskDir(task), task);
+    // Parquet needs a writer; pandas in the runtime is one.
+    const input = path.join(taskDir(tasks.regression), "input");
+    await run(python, ["-c", "import sys, pandas as pd; pd.read_json(sys.argv[1], lines=True).to_parquet(sys.argv[2])", path.join(input, "test.jsonl"), path.join(input, "test.parquet")]);
+  });
+
+  afterAll(async () => {
+    if (root) await rm(root, { recursive: true, force: true });
+    if (timings.length > 0) console.info(`template runs:\n  ${timings.join("\n  ")}`);
+  });
+
+  const cases: { tool: string; task: keyof typeof tasks; overrides: Partial<ProgramConfig>; passes: (score: number, task: SyntheticTask) => boolean }[] = [
+    // roc_auc of a constant predictor is 0.5; the ignored leak column would give 1.0.
+    // positive_class: the label column holds P("yes").
+    { tool: "lightgbm", task: "binary", overrides: { positive_class: "yes" }, passes: (score) => score > 0.85 && score < 0.99 },
+    // log_loss of the class priors is about ln 3 = 1.10.
+    { tool: "lightgbm", task: "multiclass", overrides: {}, passes: (score) => score < 0.75 },
+    // rmse of the mean is the target's standard deviation.
+    { tool: "lightgbm", task: "regression", overrides: {}, passes: (score, task) => score < 0.5 * task.targetStd },
+    // reduce_level 2 switches to the linear model; accuracy of the majority class is about 0.55.
+    { tool: "sklearn", task: "binary", overrides: { metric: "accuracy", reduce_level: 2 }, passes: (score) => score > 0.75 && score < 0.99 },
+    { tool: "sklearn", task: "multiclass", overrides: { metric: "f1_macro" }, passes: (score) => score > 0.6 },
+    { tool: "sklearn", task: "regression", overrides: { metric: "r2" }, passes: (score) => score > 0.7 },
+  ];
+
+  for (const { tool, task: taskName, overrides, passes } of cases) {
+    it(`${tool} on the ${taskName} task (${overrides.metric ?? tasks[taskName].config.metric})`, async () => {
+      const task = tasks[taskName];
+      const config = { ...task.config, ...overrides };
+      const result = await runTemplate(taskDir(task), tool, config, "ok");
+      timings.push(`${tool} ${taskName}: ${result.seconds.toFixed(1)} s, ${summary(result)}`);
+      await expectValidRun(result, task, config, (score) => passes(score, task));
+    });
+  }
+
+  it("autogluon on the binary task within its time limit", async () => {
+    const task = tasks.binary;
+    // P("no") rather than the usual P("yes") catches a probability column taken by position.
+    const config = { ...task.config, time_limit_seconds: 20, positive_class: "no" };
+    const result = await runTemplate(taskDir(task), "autogluon", config, "ok");
+    timings.push(`autogluon binary: ${result.seconds.toFixed(1)} s, ${summary(result)}`);
+    await expectValidRun(result, task, config, (score) => score > 0.85 && score < 0.99);
+    expect(result.seconds).toBeLessThan(60);
+  }, 150_000);
+
+  it.skipIf(hasXgboost)("xgboost fails cleanly with ModuleNotFoundError where it is not installed", async () => {
+    const task = tasks.regression;
+    const result = await runTemplate(taskDir(task), "xgboost", task.config, "absent");
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toMatch(/ModuleNotFoundError: No module named 'xgboost'/);
+    expect(result.stdout).not.toContain(RESULT_MARKER);
+    expect(existsSync(path.join(result.iterationDir, task.config.output_path))).toBe(false);
+  });
+
+  it.skipIf(!hasXgboost)("xgboost on the regression task (mae) where it is installed", async () => {
+    const task = tasks.regression;
+    const config = { ...task.config, metric: "mae" };
+    const result = await runTemplate(taskDir(task), "xgboost", config, "ok");
+    timings.push(`xgboost regression: ${result.seconds.toFixed(1)} s, ${summary(result)}`);
+    await expectValidRun(result, task, config, (score) => score < 0.4 * task.targetStd);
+  });
+});

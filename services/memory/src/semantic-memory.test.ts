@@ -1,0 +1,132 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KnowledgeKind, Modality, RetrieveRequestSchema, type KnowledgeHit } from "@mlzero/proto";
+import { createEmbeddedVectorStore, type VectorStore } from "@mlzero/vectors";
+import { createSemanticMemory, KNOWLEDGE_COLLECTION, type SemanticMemory } from "./semantic-memory.js";
+
+const knowledgeDir = path.resolve(import.meta.dirname, "../knowledge");
+const folders: string[] = [];
+async function tempFolder(): Promise<string> {
+  const folder = await mkdtemp(path.join(tmpdir(), "mlzero-semantic-"));
+  folders.push(folder);
+  return folder;
+}
+afterAll(async () => {
+  await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
+});
+
+const titles = (hits: KnowledgeHit[]): string[] => hits.map((hit) => hit.title);
+
+describe("semantic memory retrieval", () => {
+  let memory: SemanticMemory;
+  const retrieve = (init: { query?: string; tool?: string; kind?: KnowledgeKind; limit?: number }) =>
+    memory.retrieve(create(RetrieveRequestSchema, { tenant: "t1", ...init }));
+
+  beforeAll(async () => {
+    memory = createSemanticMemory({ store: createEmbeddedVectorStore(), knowledgeDir });
+    await memory.index();
+  });
+
+  it.each([
+    ["ModuleNotFoundError lightgbm", /LightGBM common errors.*ModuleNotFoundError/],
+    ["ValueError: could not convert string to float", /could not convert string to float/],
+    ["KeyError: label column not found", /label column not found/],
+    ["the program was killed: out of memory, exit code 137", /Out of memory|Not enough memory/],
+    ["ValueError: Found unknown categories ['z'] in column 2 during transform", /Found unknown categories/],
+    ["xgboost fit() got an unexpected keyword argument early_stopping_rounds", /unexpected keyword argument 'early_stopping_rounds'/],
+  ])("finds the relevant chunk in the top 3 for %j", async (query, expected) => {
+    const hits = await retrieve({ query, limit: 3 });
+    expect(hits).toHaveLength(3);
+    expect(titles(hits).some((title) => expected.test(title)), titles(hits).join("\n")).toBe(true);
+    expect(hits[0]!.score).toBeGreaterThanOrEqual(hits[2]!.score);
+  });
+
+  it("filters by tool and by kind", async () => {
+    const sklearnOnly = await retrieve({ query: "ModuleNotFoundError No module named", tool: "sklearn", limit: 10 });
+    expect(sklearnOnly.length).toBeGreaterThan(0);
+    expect(sklearnOnly.every((hit) => hit.tool === "sklearn")).toBe(true);
+    const toolsOnly = await retrieve({ query: "tabular classification", kind: KnowledgeKind.TOOL, limit: 10 });
+    expect(toolsOnly.map((hit) => hit.tool).sort()).toEqual(["autogluon", "lightgbm", "sklearn", "xgboost"]);
+    expect(toolsOnly.every((hit) => hit.kind === KnowledgeKind.TOOL)).toBe(true);
+  });
+
+  it("defaults the limit to 5", async () => {
+    expect(await retrieve({ query: "lightgbm categorical missing values" })).toHaveLength(5);
+  });
+
+  it("returns a tool's whole template as one hit, whatever the query says", async () => {
+    const expected = await readFile(path.join(knowledgeDir, "templates/lightgbm.py"), "utf8");
+    for (const query of ["lightgbm program template", "", "words that match nothing zzzz"]) {
+      const hits = await retrieve({ query, tool: "lightgbm", kind: KnowledgeKind.TEMPLATE, limit: 1 });
+      expect(hits).toHaveLength(1);
+      expect(hits[0]!.text).toBe(expected);
+      expect(hits[0]!.kind).toBe(KnowledgeKind.TEMPLATE);
+      expect(hits[0]!.tool).toBe("lightgbm");
+    }
+    expect(memory.template("lightgbm")).toBe(expected);
+  });
+
+  it("finds nothing for an unknown tool and rejects an unknown template", async () => {
+    expect(await retrieve({ query: "errors", tool: "catboost" })).toEqual([]);
+    expect(() => memory.template("catboost")).toThrow(expect.objectContaining({ kind: "not_found" }));
+  });
+
+  it("lists tools best first, by modality", () => {
+    expect(memory.listTools().map((tool) => tool.name)).toEqual(["autogluon", "lightgbm", "sklearn", "xgboost"]);
+    expect(memory.listTools(Modality.TABULAR)).toHaveLength(4);
+    expect(memory.listTools(Modality.IMAGE)).toEqual([]);
+    // Callers get copies: changing one does not change the registry.
+    memory.listTools()[0]!.priority = 1;
+    expect(memory.listTools()[0]!.priority).toBe(90);
+  });
+});
+
+describe("semantic memory indexing", () => {
+  it("refuses to retrieve before the index is built", async () => {
+    const memory = createSemanticMemory({ store: createEmbeddedVectorStore(), knowledgeDir });
+    await expect(memory.retrieve(create(RetrieveRequestSchema, { query: "x" }))).rejects.toMatchObject({ kind: "failed_precondition" });
+  });
+
+  it("re-indexes nothing when the store already holds this version, even after a restart", async () => {
+    const file = path.join(await tempFolder(), "vectors.json");
+    const first = await createSemanticMemory({ store: createEmbeddedVectorStore({ file }), knowledgeDir }).index();
+    expect(first.reindexed).toBe(true);
+    const store = createEmbeddedVectorStore({ file });
+    const again = await createSemanticMemory({ store, knowledgeDir }).index();
+    expect(again).toEqual({ ...first, reindexed: false });
+    expect(await store.count(KNOWLEDGE_COLLECTION)).toBe(first.chunks);
+  });
+
+  it("replaces a stale corpus with the changed one", async () => {
+    const dir = await tempFolder();
+    await cp(knowledgeDir, dir, { recursive: true });
+    const store: VectorStore = createEmbeddedVectorStore();
+    const before = await createSemanticMemory({ store, knowledgeDir: dir }).index();
+
+    const file = path.join(dir, "tutorials/lightgbm/common-errors.md");
+    const text = await readFile(file, "utf8");
+    await writeFile(file, text.replace("## Timeout", "## Timeout or deadline exceeded") + "\n## Zebra stripes\n\nquagga okapi\n");
+    const memory = createSemanticMemory({ store, knowledgeDir: dir });
+    const after = await memory.index();
+
+    expect(after.version).not.toBe(before.version);
+    expect(after.reindexed).toBe(true);
+    expect(await store.count(KNOWLEDGE_COLLECTION)).toBe(after.chunks);
+    expect(after.chunks).toBe(before.chunks + 1);
+    const hits = await memory.retrieve(create(RetrieveRequestSchema, { query: "timeout deadline lightgbm", tool: "lightgbm", limit: 10 }));
+    expect(titles(hits)).toContain("LightGBM common errors and fixes: Timeout or deadline exceeded");
+    expect(titles(hits)).not.toContain("LightGBM common errors and fixes: Timeout");
+    const zebra = await memory.retrieve(create(RetrieveRequestSchema, { query: "quagga okapi" }));
+    expect(titles(zebra)[0]).toBe("LightGBM common errors and fixes: Zebra stripes");
+  });
+
+  it("fails at creation, naming the file, when the corpus is malformed", async () => {
+    const dir = await tempFolder();
+    await cp(knowledgeDir, dir, { recursive: true });
+    await writeFile(path.join(dir, "tools/sklearn.json"), "[]");
+    expect(() => createSemanticMemory({ store: {} as VectorStore, knowledgeDir: dir })).toThrow(/tools\/sklearn\.json/);
+  });
+});

@@ -1,0 +1,42 @@
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { FailureCategory, MemoryService, TaskService, TaskState, Verdict } from "@mlzero/proto";
+import { createClient } from "@mlzero/rpc";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestSystem } from "../support/embedded.js";
+import { generateChurnTask } from "../support/generate-tasks.js";
+
+describe("the fix loop: a first program that fails, a second that succeeds", () => {
+  let system: Awaited<ReturnType<typeof startTestSystem>>;
+  beforeAll(async () => {
+    system = await startTestSystem();
+  });
+  afterAll(async () => system?.stop());
+
+  it("falls back from a library the runtime lacks, and records both episodes", async () => {
+    const task = await generateChurnTask(await mkdtemp(path.join(os.tmpdir(), "mlzero-fix-")), 3, 800);
+    const tasks = createClient(TaskService, system.addresses.gateway!);
+    const memory = createClient(MemoryService, system.addresses.memory!);
+    // xgboost is in the tool registry but deliberately not in the default runtime.
+    const { task: submitted } = await tasks.submit({ spec: { inputUri: task.inputDir, budget: { toolHint: "xgboost" } } });
+    let final;
+    for await (const update of tasks.watch({ taskId: submitted!.taskId })) final = update.task;
+    expect(final?.state, final?.message).toBe(TaskState.SUCCEEDED);
+    expect(final!.iterations.map((iteration) => [iteration.tool, iteration.verdict, iteration.failure])).toEqual([
+      ["xgboost", Verdict.FIX, FailureCategory.MISSING_MODULE],
+      [final!.iterations[1]!.tool, Verdict.SUCCESS, FailureCategory.NONE],
+    ]);
+    expect(final!.iterations[1]!.tool).not.toBe("xgboost");
+
+    const { episodes } = await memory.listEpisodes({ tenant: final!.tenant, taskId: final!.taskId });
+    expect(episodes.map((episode) => episode.iteration)).toEqual([1, 2]);
+    expect(episodes[0]).toMatchObject({ tool: "xgboost", verdict: Verdict.FIX, failure: FailureCategory.MISSING_MODULE });
+    expect(episodes[0]!.analysis).toMatch(/xgboost/);
+    expect(episodes[0]!.fix).not.toBe("");
+    expect(episodes[0]!.program).toContain("import");
+    expect(episodes[1]!.verdict).toBe(Verdict.SUCCESS);
+    tasks.close();
+    memory.close();
+  });
+});
