@@ -19,7 +19,7 @@ import {
   type Task,
   type TaskFinished,
 } from "@mlzero/proto";
-import { serve } from "@mlzero/rpc";
+import { serve, type ServiceHandlers } from "@mlzero/rpc";
 import type { ServiceModule } from "@mlzero/service";
 import { taskWorkspace } from "@mlzero/workspace";
 import { applyEvent } from "./apply-event.js";
@@ -38,6 +38,11 @@ export interface GatewayModuleOptions {
   deadlineGraceMs?: number;
 }
 
+/** The gateway's module, with its `TaskService` handlers for in-process clients. */
+export interface GatewayModule extends ServiceModule {
+  taskService: ServiceHandlers<typeof TaskService>;
+}
+
 /** Tenant of every task until authentication maps callers to tenants. */
 const DEFAULT_TENANT = "default";
 const MAX_PAGE_SIZE = 500;
@@ -47,7 +52,7 @@ const MAX_PAGE_SIZE = 500;
  * every pipeline event, the output folder of every finished task, and the
  * deadline watchdog that ends a task whose pipeline went quiet.
  */
-export function createGatewayModule(options: GatewayModuleOptions): ServiceModule {
+export function createGatewayModule(options: GatewayModuleOptions): GatewayModule {
   const { bus, logger, workspaceRoot, defaults } = options;
   const board = new TaskBoard();
   const byIdempotencyKey = new Map<string, string>();
@@ -125,11 +130,7 @@ export function createGatewayModule(options: GatewayModuleOptions): ServiceModul
     TaskFinished: finish,
   };
 
-  return {
-    name: "gateway",
-    pipeline: { group: "gateway", handlers: projection },
-    grpc: [
-      serve(TaskService, {
+  const taskService: ServiceHandlers<typeof TaskService> = {
         async submit(request) {
           const key = request.idempotencyKey.trim();
           const earlier = key ? byIdempotencyKey.get(key) : undefined;
@@ -193,8 +194,13 @@ export function createGatewayModule(options: GatewayModuleOptions): ServiceModul
           const next = offset + pageSize < matching.length ? encodePageToken(offset + pageSize) : "";
           return { tasks: page, nextPageToken: next };
         },
-      }),
-    ],
+  };
+
+  return {
+    name: "gateway",
+    pipeline: { group: "gateway", handlers: projection },
+    grpc: [serve(TaskService, taskService)],
+    taskService,
     async stop() {
       for (const timer of watchdogs.values()) clearTimeout(timer);
     },
