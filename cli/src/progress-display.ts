@@ -11,6 +11,8 @@ const STATE_TEXT: Partial<Record<TaskState, string>> = {
   [TaskState.CANCELLED]: "cancelled",
 };
 
+const TERMINAL = new Set([TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED]);
+
 /** Where progress goes: a terminal gets one live line, anything else a line per change. */
 export interface ProgressSink {
   write(text: string): void;
@@ -32,7 +34,8 @@ export class ProgressDisplay {
 
   update(update: WatchResponse): void {
     const task = update.task;
-    if (!task) return;
+    // The final state is the command's summary to say, once.
+    if (!task || TERMINAL.has(task.state)) return;
     if (update.logTail) this.lastTail = lastLine(update.logTail);
     const elapsed = formatElapsed(Date.now() - this.startedAt);
     const stage = STATE_TEXT[task.state] ?? "unknown";

@@ -84,7 +84,7 @@ export async function runCommand(options: RunOptions, io: CommandIo): Promise<nu
     process.removeListener("SIGINT", interrupt);
     if (!final) throw new Error("the task stream ended without a result");
     if (final.outputDir) await cp(final.outputDir, outDir, { recursive: true, force: true });
-    summarize(final, outDir, io.stdout);
+    summarize(final, outDir, io);
     return final.state === TaskState.SUCCEEDED ? 0 : 1;
   } finally {
     await system.stop();
@@ -93,16 +93,17 @@ export async function runCommand(options: RunOptions, io: CommandIo): Promise<nu
   }
 }
 
-function summarize(task: Task, outDir: string, stdout: NodeJS.WritableStream): void {
+/** The outcome: what succeeded on stdout, or why not as one line on stderr. */
+function summarize(task: Task, outDir: string, io: CommandIo): void {
   const relative = (file: string) => path.relative(process.cwd(), path.join(outDir, file)) || ".";
   if (task.state === TaskState.SUCCEEDED) {
     const score = task.bestScore !== undefined ? `, validation ${task.metric} ${task.bestScore.toFixed(4)}` : "";
-    stdout.write(`succeeded with ${task.tool} in ${task.iterations.length} iteration(s)${score}\n`);
-    stdout.write(`predictions: ${relative(task.predictionsFile)}\n`);
+    io.stdout.write(`succeeded with ${task.tool} in ${task.iterations.length} iteration(s)${score}\n`);
+    io.stdout.write(`predictions: ${relative(task.predictionsFile)}\n`);
   } else {
-    stdout.write(`${TaskState[task.state]?.toLowerCase() ?? "ended"}: ${task.message}\n`);
+    io.stderr.write(`mlzero: task ${TaskState[task.state]?.toLowerCase() ?? "ended"}: ${task.message}\n`);
   }
-  stdout.write(`report: ${relative("report.md")}\n`);
+  io.stdout.write(`report: ${relative("report.md")}\n`);
 }
 
 /** Removes a temporary workspace, whose input copies are read-only on purpose. */

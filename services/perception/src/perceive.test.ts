@@ -207,6 +207,21 @@ describe("perceive: multiclass with no description and unusual file names", () =
   });
 });
 
+describe("perceive: an id column without an id-like name", () => {
+  it("takes a text column with a distinct value in every row, not a unique number", async () => {
+    const rows = (n: number, offset: number) =>
+      Array.from({ length: n }, (_, i) => [`s-${offset + i}`, offset + i, (i % 7) / 2, i % 2 === 0 ? "a" : "b"]);
+    const dir = folder({
+      "observations.csv": csv(["sample", "serial", "width", "kind"], rows(40, 0)),
+      "unlabelled.csv": csv(["sample", "serial", "width"], rows(10, 100).map((row) => row.slice(0, 3))),
+    });
+    const context = await perceive({ inputDir: dir, tools: TOOLS });
+    expect(context.idColumn).toBe("sample");
+    expect(inference(context, "id_column")?.evidence).toBe("column 'sample' holds a distinct text value in every row of unlabelled.csv");
+    expect(context.output?.columns).toEqual(["sample", "kind"]);
+  });
+});
+
 describe("perceive: Parquet tables with a per-class sample submission", () => {
   const dir = folder({
     "overview.md": "Classify each row into one of three grades. Metric: multi-class log loss.",
@@ -313,7 +328,7 @@ describe("perceive: bad input", () => {
     const dir = folder({ "README.md": "hello", "img/cat.jpg": Buffer.from([0xff, 0xd8, 0xff]) });
     const error = await perceiveError(dir);
     expect(error).toBeInstanceOf(InvalidInputError);
-    expect(error.message).toBe(`no data files found in ${dir}: expected CSV, TSV, JSON, JSON Lines or Parquet`);
+    expect(error.message).toBe("no data files found in the input folder: expected CSV, TSV, JSON, JSON Lines or Parquet");
   });
 
   it("rejects binary content posing as CSV", async () => {
@@ -327,7 +342,7 @@ describe("perceive: bad input", () => {
     const dir = folder({ "train.csv": csv(["x", "label"], [[1, 0], [2, 1]]) });
     const error = await perceiveError(dir);
     expect(error).toBeInstanceOf(InvalidInputError);
-    expect(error.message).toBe(`no test file found in ${dir}: name the file with the rows to predict "test.csv" (or put "test" in its name)`);
+    expect(error.message).toBe(`no test file found in the input folder: name the file with the rows to predict "test.csv" (or put "test" in its name)`);
   });
 
   it("says how to name the label when it cannot be inferred", async () => {

@@ -47,11 +47,10 @@ export async function perceive(options: PerceiveOptions): Promise<PerceptualCont
 
   const tables = await readTables(candidates);
   if (tables.length === 0) {
-    throw new InvalidInputError(`no data files found in ${options.inputDir}: expected CSV, TSV, JSON, JSON Lines or Parquet`);
+    throw new InvalidInputError("no data files found in the input folder: expected CSV, TSV, JSON, JSON Lines or Parquet");
   }
   log.add("modality", "tabular", `${tables.length} table file${tables.length === 1 ? "" : "s"} found`);
   const task = perceiveTabular({
-    inputDir: options.inputDir,
     tables,
     description: fullDescription,
     inputFileNames: files.map((file) => basename(file.path)),

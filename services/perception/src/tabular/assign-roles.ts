@@ -17,7 +17,7 @@ export interface TabularRoles {
  * plus the label; a sample submission has as many rows as the test table and
  * shares with it only a few (id) columns.
  */
-export function assignRoles(tables: readonly TableFile[], inputDir: string, log: InferenceLog): TabularRoles {
+export function assignRoles(tables: readonly TableFile[], log: InferenceLog): TabularRoles {
   const sampleSubmission = pickByName(tables.filter((t) => isSampleSubmissionName(t.file.path)), "submission");
   if (sampleSubmission !== undefined) {
     log.add("sample_submission_file", sampleSubmission.file.path, "the file name says it is a submission example");
@@ -53,12 +53,12 @@ export function assignRoles(tables: readonly TableFile[], inputDir: string, log:
 
   if (train === undefined) {
     throw new InvalidInputError(
-      `no training file found in ${inputDir}: name the file with known labels "train.csv" (or put "train" in its name)`,
+      `no training file found in the input folder: name the file with known labels "train.csv" (or put "train" in its name)`,
     );
   }
   if (test === undefined) {
     throw new InvalidInputError(
-      `no test file found in ${inputDir}: name the file with the rows to predict "test.csv" (or put "test" in its name)`,
+      `no test file found in the input folder: name the file with the rows to predict "test.csv" (or put "test" in its name)`,
     );
   }
   if (sampleSubmission !== undefined) return { train, test, sampleSubmission };

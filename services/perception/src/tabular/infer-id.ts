@@ -20,8 +20,9 @@ function columnWords(name: string): string[] {
  * Finds the test table's id column, or `undefined` when it has none: a
  * column the sample submission shares with the test table; else a column
  * with an id-like name whose values are present and unique in every table
- * that has it ("id" itself first). A unique column without such a name is
- * not taken, since unique numbers may just as well be a feature.
+ * that has it ("id" itself first); else a text column with a distinct value
+ * in every row. A unique numeric column without an id-like name is not
+ * taken, since unique numbers may just as well be a feature.
  */
 export function inferId(roles: TabularRoles, label: string, log: InferenceLog): string | undefined {
   const { train, test, sampleSubmission } = roles;
@@ -32,17 +33,27 @@ export function inferId(roles: TabularRoles, label: string, log: InferenceLog): 
       return shared;
     }
   }
-  const candidates = test.table.columns
-    .filter((column) => column !== label && columnWords(column).some((word) => ID_WORDS.has(word)))
-    .filter((column) => isUnique(test, column) && (!train.table.columns.includes(column) || isUnique(train, column)))
+  const uniqueEverywhere = (column: string) =>
+    column !== label && isUnique(test, column) && (!train.table.columns.includes(column) || isUnique(train, column));
+  const named = test.table.columns
+    .filter((column) => columnWords(column).some((word) => ID_WORDS.has(word)) && uniqueEverywhere(column))
     .sort((a, b) => Number(b.toLowerCase() === "id") - Number(a.toLowerCase() === "id"));
-  const id = candidates[0];
-  if (id === undefined) {
-    log.add("id_column", "", `no column of ${test.file.path} has an id-like name and a unique value per row`);
-    return undefined;
+  if (named[0] !== undefined) {
+    log.add("id_column", named[0], `column '${named[0]}' has an id-like name and a unique value in every row of ${test.file.path}`);
+    return named[0];
   }
-  log.add("id_column", id, `column '${id}' has an id-like name and a unique value in every row of ${test.file.path}`);
-  return id;
+  // A text column with a different value in every row carries no pattern to learn: it names the rows.
+  const text = test.table.columns.find((column) => uniqueEverywhere(column) && isText(test, column));
+  if (text !== undefined) {
+    log.add("id_column", text, `column '${text}' holds a distinct text value in every row of ${test.file.path}`);
+    return text;
+  }
+  log.add("id_column", "", `no column of ${test.file.path} has an id-like name, or distinct text in every row`);
+  return undefined;
+}
+
+function isText(file: TableFile, column: string): boolean {
+  return columnCells(file.table, column).every((cell) => typeof cell === "string" && !Number.isFinite(Number(cell)));
 }
 
 function isUnique(file: TableFile, column: string): boolean {

@@ -22,7 +22,6 @@ export interface TabularTask {
 
 /** What {@link perceiveTabular} works from. */
 export interface PerceiveTabularOptions {
-  inputDir: string;
   tables: readonly TableFile[];
   /** Request and file description, whole (hints may sit past the length shown to later agents). */
   description: string;
@@ -38,7 +37,7 @@ export interface PerceiveTabularOptions {
  */
 export function perceiveTabular(options: PerceiveTabularOptions): TabularTask {
   const { tables, description, log } = options;
-  const roles = assignRoles(tables, options.inputDir, log);
+  const roles = assignRoles(tables, log);
   const label = inferLabel(roles, description, log);
   const id = inferId(roles, label, log);
   const { problemType, labelValues } = inferProblemType(roles.train, label, description, log);
