@@ -41,7 +41,7 @@ run: setup ## Run the bundled example end to end: make run [EXAMPLE=dir OUT=dir]
 
 .PHONY: bench
 bench: setup ## Wall time and peak memory of `mlzero run` on the end-to-end tasks
-	@node_modules/.bin/node tests/bench/dist/run-bench.js
+	@node_modules/.bin/node tests/dist/bench/run-bench.js
 
 .PHONY: clean
 clean: ## Remove build outputs and run folders (keeps node_modules and .venv)

@@ -55,7 +55,7 @@ export function applyEvent<N extends Exclude<EventName, "TaskFinished">>(board: 
         record.timings.mark("generated", iteration, envelope.time);
         advance(task, record, iteration, "executing", TaskState.EXECUTING);
         task.tool = event.program?.tool ?? task.tool;
-        task.message = `iteration ${iteration}: running a ${task.tool} program`;
+        task.message = `iteration ${iteration}: running the ${task.tool} program`;
       });
       return;
     case "mlzero.v1.ExecutionStarted":

@@ -70,15 +70,13 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
     if (!record || isTerminal(record.task.state)) return;
     clearTimeout(watchdogs.get(envelope.taskId));
     watchdogs.delete(envelope.taskId);
-    const started = Date.now();
     const output = await writeTaskOutput({
       workspace: taskWorkspace(workspaceRoot, envelope.tenant, envelope.taskId),
       task: record.task,
       finished,
       context: finished.task ?? record.context,
-      timings: { ...record.timings.totals(), finalize: 0 },
+      timings: record.timings.totals(),
     });
-    record.timings.recordFinalize(Date.now() - started);
     board.update(envelope.taskId, "TaskFinished", (task) => {
       task.state = finished.state;
       task.message = finished.reason;

@@ -1,7 +1,7 @@
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 
 /** Stages of the loop whose time the report shows. */
-export type Stage = "perception" | "coding" | "execution" | "analysis" | "finalize";
+export type Stage = "perception" | "coding" | "execution" | "analysis";
 
 type Mark = "submitted" | "perceived" | "generated" | "executed" | "analyzed";
 
@@ -11,22 +11,17 @@ type Mark = "submitted" | "perceived" | "generated" | "executed" | "analyzed";
  */
 export class StageTimings {
   private readonly marks = new Map<string, number>();
-  private finalizeMs = 0;
 
   /** Records when an event of the loop happened. */
   mark(mark: Mark, iteration: number, time: Timestamp | undefined): void {
     if (time) this.marks.set(`${mark}:${iteration}`, timestampMs(time));
   }
 
-  recordFinalize(ms: number): void {
-    this.finalizeMs = ms;
-  }
-
   /** Milliseconds per stage, summed over iterations. */
   totals(): Record<Stage, number> {
     const at = (mark: Mark, iteration: number) => this.marks.get(`${mark}:${iteration}`);
     const span = (from: number | undefined, to: number | undefined) => (from !== undefined && to !== undefined ? Math.max(0, to - from) : 0);
-    const totals: Record<Stage, number> = { perception: 0, coding: 0, execution: 0, analysis: 0, finalize: this.finalizeMs };
+    const totals: Record<Stage, number> = { perception: 0, coding: 0, execution: 0, analysis: 0 };
     totals.perception = span(at("submitted", 0), at("perceived", 0));
     for (let iteration = 1; at("generated", iteration) !== undefined; iteration++) {
       const previous = iteration === 1 ? at("perceived", 0) : at("analyzed", iteration - 1);

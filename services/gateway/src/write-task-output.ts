@@ -161,7 +161,6 @@ function buildReport(options: WriteTaskOutputOptions & { predictionsFile: string
       coding: seconds(timings.coding),
       execution: seconds(timings.execution),
       analysis: seconds(timings.analysis),
-      finalize: seconds(timings.finalize),
       total: seconds(finishedAt.getTime() - createdAt.getTime()),
     },
     created_at: createdAt.toISOString(),
@@ -179,7 +178,7 @@ function renderMarkdown(report: TaskReport): string {
     `- predictions: ${report.predictions ? `\`${report.predictions}\`` : "none"}`,
     `- program: ${report.program ? `\`${report.program}\`` : "none"}`,
     `- tool: ${report.tool || "none"}`,
-    `- validation ${report.metric || "score"}: ${report.validation_score ?? "not reported"}`,
+    `- validation ${report.metric || "score"}: ${report.validation_score === null ? "not reported" : report.validation_score.toFixed(4)}`,
     `- iterations: ${report.iterations}`,
     "",
   ];
@@ -200,14 +199,14 @@ function renderMarkdown(report: TaskReport): string {
   lines.push("## Iterations", "", "| # | tool | verdict | failure | score | seconds | analysis |", "|---|---|---|---|---|---|---|");
   for (const entry of report.history) {
     const analysis = entry.analysis.replace(/\|/g, "\\|").replace(/\s+/g, " ");
-    lines.push(`| ${entry.iteration} | ${entry.tool} | ${entry.verdict} | ${entry.failure} | ${entry.score ?? ""} | ${entry.seconds} | ${analysis} |`);
+    lines.push(`| ${entry.iteration} | ${entry.tool} | ${entry.verdict} | ${entry.failure} | ${entry.score === null ? "" : entry.score.toFixed(4)} | ${entry.seconds} | ${analysis} |`);
   }
   const t = report.timings_seconds;
   lines.push(
     "",
     "## Time (seconds)",
     "",
-    `perception ${t.perception} · coding ${t.coding} · execution ${t.execution} · analysis ${t.analysis} · finalize ${t.finalize} · total ${t.total}`,
+    `perception ${t.perception} · coding ${t.coding} · execution ${t.execution} · analysis ${t.analysis} · total ${t.total}`,
     "",
   );
   return lines.join("\n");

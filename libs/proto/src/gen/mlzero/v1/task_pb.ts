@@ -23,7 +23,7 @@ export const file_mlzero_v1_task: GenFile = /*@__PURE__*/
  */
 export type StageTiming = Message<"mlzero.v1.StageTiming"> & {
   /**
-   * "perception", "coding", "execution", "analysis", "finalize".
+   * "perception", "coding", "execution", "analysis".
    *
    * @generated from field: string stage = 1;
    */
