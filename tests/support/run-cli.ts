@@ -1,9 +1,18 @@
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The repository root. */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+/** The repository root: the nearest folder above this file with the lockfile (from src/ or dist/ alike). */
+export const REPO_ROOT = (() => {
+  let folder = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(folder, "package-lock.json"))) {
+    const parent = path.dirname(folder);
+    if (parent === folder) throw new Error("cannot find the repository root");
+    folder = parent;
+  }
+  return folder;
+})();
 /** Node 24 as the project provisions it. */
 export const NODE_BIN = path.join(REPO_ROOT, "node_modules", ".bin", "node");
 const CLI = path.join(REPO_ROOT, "cli", "dist", "main.js");

@@ -68,8 +68,9 @@ export class TaskBoard {
         yield update;
         next = update.sequence;
       }
-      if (isTerminal(record.task.state) && !record.history.some((update) => update.sequence > next)) return;
-      if (signal.aborted) return;
+      // Updates may have arrived while the consumer held the last one.
+      if (record.history.some((update) => update.sequence > next)) continue;
+      if (isTerminal(record.task.state) || signal.aborted) return;
       await new Promise<void>((resolve) => {
         const wake = () => {
           record.listeners.delete(wake);

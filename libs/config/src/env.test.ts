@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { ConfigError, address, flag, parseEnv, port } from "./env.js";
+
+describe("parseEnv", () => {
+  const shape = {
+    MLZERO_PORT: port().default(50051),
+    MLZERO_MEMORY_ADDRESS: address(),
+    MLZERO_VERBOSE: flag().default(false),
+    MLZERO_NAME: z.string().min(1),
+  };
+
+  it("reads, trims, coerces and defaults", () => {
+    const config = parseEnv(shape, { MLZERO_MEMORY_ADDRESS: " memory:50053 ", MLZERO_VERBOSE: "1", MLZERO_NAME: "x" });
+    expect(config).toEqual({ MLZERO_PORT: 50051, MLZERO_MEMORY_ADDRESS: "memory:50053", MLZERO_VERBOSE: true, MLZERO_NAME: "x" });
+  });
+
+  it("reports every bad variable by name at once, treating blank as missing", () => {
+    const attempt = () => parseEnv(shape, { MLZERO_PORT: "70000", MLZERO_MEMORY_ADDRESS: "no-port", MLZERO_NAME: "  " });
+    expect(attempt).toThrow(ConfigError);
+    const message = (() => {
+      try {
+        attempt();
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    expect(message).toMatch(/MLZERO_PORT/);
+    expect(message).toMatch(/MLZERO_MEMORY_ADDRESS: expected host:port/);
+    expect(message).toMatch(/MLZERO_NAME/);
+    expect(message).not.toMatch(/MLZERO_VERBOSE/);
+  });
+});
