@@ -1,6 +1,7 @@
 import { createWriteStream, existsSync } from "node:fs";
 import { chmod, cp, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
+import { Writable } from "node:stream";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
@@ -40,7 +41,7 @@ export async function runCommand(options: RunOptions, io: CommandIo): Promise<nu
   const outDir = path.resolve(options.outDir);
   await mkdir(outDir, { recursive: true });
   const logFile = createWriteStream(path.join(outDir, "mlzero.log"));
-  const logger = createLogger({ service: "mlzero", level: "debug", destination: logFile });
+  const logger = createLogger({ service: "mlzero", level: "debug", destination: options.verbose ? tee(logFile, io.stderr) : logFile });
   const workspaceRoot = options.workspace ? path.resolve(options.workspace) : await mkdtemp(path.join(os.tmpdir(), "mlzero-"));
   const system = await startEmbeddedSystem({
     workspaceRoot,
@@ -91,6 +92,16 @@ export async function runCommand(options: RunOptions, io: CommandIo): Promise<nu
     if (!options.keepWorkspace) await removeWorkspace(workspaceRoot);
     await new Promise<void>((resolve) => logFile.end(resolve));
   }
+}
+
+/** A stream that writes to both: the log file, and stderr with --verbose. */
+function tee(first: NodeJS.WritableStream, second: NodeJS.WritableStream): NodeJS.WritableStream {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      second.write(chunk);
+      first.write(chunk, done);
+    },
+  });
 }
 
 /** The outcome: what succeeded on stdout, or why not as one line on stderr. */
