@@ -43,7 +43,14 @@ export async function runServiceMain(
   } catch (error) {
     return exitOnConfigError(name, error);
   }
-  const started = await startModule(module, { bus, logger, listen: { host: common.MLZERO_GRPC_HOST, port: common.MLZERO_GRPC_PORT } });
+  const listen = { host: common.MLZERO_GRPC_HOST, port: common.MLZERO_GRPC_PORT };
+  let started: Awaited<ReturnType<typeof startModule>>;
+  try {
+    started = await startModule(module, { bus, logger, listen });
+  } catch (error) {
+    process.stderr.write(`${name}: cannot serve on ${listen.host}:${listen.port}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
