@@ -141,7 +141,6 @@ describe("createLocalRunner", () => {
         MKL_NUM_THREADS: "2",
         NUMEXPR_MAX_THREADS: "2",
         NUMEXPR_NUM_THREADS: "2",
-        OMP_WAIT_POLICY: "PASSIVE",
         MLZERO_CPUS: "2",
         CUDA_VISIBLE_DEVICES: "",
         // Set by the shell and Python themselves, not passed in.

@@ -31,8 +31,6 @@ export function sandboxEnv(options: SandboxEnvOptions): Record<string, string> {
     MKL_NUM_THREADS: threads,
     NUMEXPR_MAX_THREADS: threads,
     NUMEXPR_NUM_THREADS: threads,
-    // Idle OpenMP threads otherwise spin and starve concurrent runs (measured: 4-10x slower fits with three runs on 2 cores).
-    OMP_WAIT_POLICY: "PASSIVE",
     // Templates size their own worker pools (n_jobs, num_threads) from this.
     MLZERO_CPUS: threads,
     // A local run gets no GPU unless asked; then the first ones.

@@ -48,6 +48,27 @@ describe("loadCorpus on the shipped corpus", () => {
     for (const text of corpus.templates.values()) expect(text.split(CONFIG_PLACEHOLDER)).toHaveLength(2);
   });
 
+  it("splices the shared part into each template, which reads top to bottom", async () => {
+    const common = await readFile(path.join(knowledgeDir, "templates/common.py"), "utf8");
+    for (const [tool, text] of corpus.templates) {
+      const own = await readFile(path.join(knowledgeDir, `templates/${tool}.py`), "utf8");
+      expect(own).toContain("# mlzero:include common.py\n");
+      expect(text).toBe(own.replace("# mlzero:include common.py", common.replace(/\n$/, "")));
+      expect(text).not.toContain("mlzero:include");
+      // Docstring, then the shared helpers, then the tool's own code, then main.
+      const at = (snippet: string) => text.indexOf(snippet);
+      expect(at('"""mlzero program template')).toBe(0);
+      expect(at("def write_predictions(")).toBeGreaterThan(at(`CONFIG = json.loads(${CONFIG_PLACEHOLDER})`));
+      expect(at("def predict(")).toBeGreaterThan(at("def write_predictions("));
+      expect(at("def main():")).toBeGreaterThan(at("def predict("));
+    }
+  });
+
+  it("indexes the shared part only inside the templates that include it", () => {
+    expect(corpus.templates.has("common")).toBe(false);
+    expect(corpus.chunks.filter((chunk) => chunk.source === "templates/common.py")).toEqual([]);
+  });
+
   it("chunks tutorials by section with unique, deterministic ids", () => {
     const ids = corpus.chunks.map((chunk) => chunk.id);
     expect(new Set(ids).size).toBe(ids.length);
@@ -67,6 +88,19 @@ describe("loadCorpus on the shipped corpus", () => {
       await writeFile(path.join(dir, "tutorials/lightgbm/basics.md"), "# Changed\n\n## One\n\ntext\n");
     });
     expect(loadCorpus(edited).version).not.toBe(corpus.version);
+  });
+
+  it("changes the version and every template when the shared part changes", async () => {
+    const edited = await corpusCopy(async (dir) => {
+      const file = path.join(dir, "templates/common.py");
+      await writeFile(file, (await readFile(file, "utf8")) + "\n\n# changed\n");
+    });
+    const changed = loadCorpus(edited);
+    expect(changed.version).not.toBe(corpus.version);
+    for (const text of changed.templates.values()) expect(text).toContain("# changed\n");
+    const templateIds = (loaded: typeof corpus) =>
+      loaded.chunks.filter((chunk) => chunk.kind === KnowledgeKind.TEMPLATE).map((chunk) => chunk.id);
+    expect(templateIds(changed).filter((id) => templateIds(corpus).includes(id))).toEqual([]);
   });
 });
 
@@ -101,6 +135,35 @@ describe("loadCorpus on a malformed corpus", () => {
     );
     await fails((dir) => writeFile(path.join(dir, "templates/sklearn.py"), `A = ${CONFIG_PLACEHOLDER}\n`), /CONFIG = json\.loads/);
     await fails((dir) => writeFile(path.join(dir, "templates/catboost.py"), "x"), /templates\/catboost\.py: no registry entry/);
+  });
+
+  it("names the template whose include is missing, outside templates/, malformed or nested", async () => {
+    const include = (line: string) => async (dir: string) => {
+      const file = path.join(dir, "templates/sklearn.py");
+      await writeFile(file, (await readFile(file, "utf8")).replace("# mlzero:include common.py", line));
+    };
+    await fails(
+      include("# mlzero:include shared.py"),
+      /templates\/sklearn\.py: it includes shared\.py, but templates\/shared\.py does not exist/,
+    );
+    await fails(
+      (dir) => rm(path.join(dir, "templates/common.py")),
+      /templates\/autogluon\.py: it includes common\.py, but templates\/common\.py does not exist/,
+    );
+    await fails(
+      include("# mlzero:include ../tools/sklearn.json"),
+      /templates\/sklearn\.py: it includes \.\.\/tools\/sklearn\.json, which is outside templates\//,
+    );
+    await fails(include("# mlzero:include ../templates/../../outside.py"), /templates\/sklearn\.py: .*outside templates\//);
+    await fails(include("# mlzero:include /etc/hostname"), /templates\/sklearn\.py: it includes \/etc\/hostname, which is outside templates\//);
+    await fails(include("#mlzero:include common.py"), /templates\/sklearn\.py: malformed include "#mlzero:include common\.py"/);
+    await fails(
+      async (dir) => {
+        await include("# mlzero:include nested.py")(dir);
+        await writeFile(path.join(dir, "templates/nested.py"), "# mlzero:include common.py\n");
+      },
+      /templates\/sklearn\.py: it includes templates\/nested\.py, which includes in turn/,
+    );
   });
 
   it("names a tutorial without sections or for an unknown tool", async () => {

@@ -15,6 +15,13 @@ import { toolEntrySchema, toolMessage, toolText, type ToolEntry } from "./tool-e
  */
 const INDEX_FORMAT = "mlzero-knowledge/1";
 
+/** A template line `# mlzero:include common.py` stands for the file templates/common.py. */
+const INCLUDE_MARKER = "# mlzero:include";
+/** Any line that looks like an include, well formed or not. */
+const INCLUDE_LINE = /^#\s*mlzero:include\b/m;
+/** A well-formed include: the marker, one space, a path of plain names. */
+const INCLUDE_FORM = /^# mlzero:include ([\w./-]+)$/;
+
 /**
  * The corpus shipped with this package, `services/memory/knowledge`: found
  * from this module's own location, so it holds for src/ (tests) and dist/
@@ -51,13 +58,20 @@ export interface Corpus {
  * inconsistent file stops the load with an error that names it.
  * Layout: `tools/<tool>.json` (registry entry), `templates/<tool>.py` (one per
  * tool, required), `tutorials/<tool>/*.md` (split at `## ` headings).
+ * A template line `# mlzero:include <file>` stands for that file of
+ * templates/ (see INCLUDE_MARKER); a file some template includes is a shared
+ * part, not a template of its own.
  */
 export function loadCorpus(knowledgeDir: string): Corpus {
   const root = path.resolve(knowledgeDir);
-  const files: { relative: string; content: string }[] = [];
+  // Every file read, once each, for the version hash: an included file counts too.
+  const files = new Map<string, string>();
   const read = (relative: string): string => {
-    const content = readFileSync(path.join(root, relative), "utf8");
-    files.push({ relative, content });
+    let content = files.get(relative);
+    if (content === undefined) {
+      content = readFileSync(path.join(root, relative), "utf8");
+      files.set(relative, content);
+    }
     return content;
   };
 
@@ -71,10 +85,14 @@ export function loadCorpus(knowledgeDir: string): Corpus {
     chunks.push(chunk(`tools/${entry.name}.json`, 0, entry.name, KnowledgeKind.TOOL, `${entry.name} tool registry entry`, toolText(entry)));
   }
 
-  for (const relative of listFiles(root, "templates", ".py")) {
+  const included = new Set<string>();
+  const templateFiles = listFiles(root, "templates", ".py");
+  const expanded = templateFiles.map((relative) => [relative, expandIncludes(root, relative, read, included)] as const);
+  for (const [relative, text] of expanded) {
+    // A shared part reaches the index inside each template that includes it.
+    if (included.has(relative)) continue;
     const tool = path.basename(relative, ".py");
     if (!names.has(tool)) fail(relative, `no registry entry tools/${tool}.json for this template`);
-    const text = read(relative);
     const occurrences = text.split(CONFIG_PLACEHOLDER).length - 1;
     if (occurrences !== 1) fail(relative, `a template must contain ${CONFIG_PLACEHOLDER} exactly once, found ${occurrences}`);
     if (!text.includes(`CONFIG = json.loads(${CONFIG_PLACEHOLDER})`)) {
@@ -100,13 +118,37 @@ export function loadCorpus(knowledgeDir: string): Corpus {
   }
 
   const hash = createHash("sha256").update(INDEX_FORMAT);
-  for (const file of [...files].sort((left, right) => (left.relative < right.relative ? -1 : 1))) {
-    hash.update(`\0${file.relative}\0${file.content}`);
+  for (const [relative, content] of [...files].sort(([left], [right]) => (left < right ? -1 : 1))) {
+    hash.update(`\0${relative}\0${content}`);
   }
   const tools = entries
     .sort((left, right) => right.priority - left.priority || (left.name < right.name ? -1 : 1))
     .map(toolMessage);
   return { version: hash.digest("hex"), tools, templates, chunks };
+}
+
+/**
+ * A template with each include line replaced by the named file of templates/
+ * (less its final newline, so the template's own blank lines follow): one
+ * copy of the shared program code serves every template, while the template a
+ * client retrieves stays one self-contained program. Adds the files it
+ * includes to `included`; an included file may not include in turn.
+ */
+function expandIncludes(root: string, relative: string, read: (relative: string) => string, included: Set<string>): string {
+  const lines = read(relative).split("\n").map((line) => {
+    if (!INCLUDE_LINE.test(line)) return line;
+    const name = INCLUDE_FORM.exec(line)?.[1];
+    if (name === undefined) fail(relative, `malformed include ${JSON.stringify(line)}; the form is "${INCLUDE_MARKER} common.py"`);
+    const target = path.posix.normalize(`templates/${name}`);
+    if (name.startsWith("/") || !target.startsWith("templates/")) fail(relative, `it includes ${name}, which is outside templates/`);
+    const file = path.join(root, target);
+    if (!existsSync(file) || !statSync(file).isFile()) fail(relative, `it includes ${name}, but ${target} does not exist`);
+    const text = read(target);
+    if (INCLUDE_LINE.test(text)) fail(relative, `it includes ${target}, which includes in turn: includes do not nest`);
+    included.add(target);
+    return text.replace(/\n$/, "");
+  });
+  return lines.join("\n");
 }
 
 function listFiles(root: string, folder: string, extension: string): string[] {

@@ -58,7 +58,11 @@ describe("semantic memory retrieval", () => {
   });
 
   it("returns a tool's whole template as one hit, whatever the query says", async () => {
-    const expected = await readFile(path.join(knowledgeDir, "templates/lightgbm.py"), "utf8");
+    // The template as served: lightgbm.py with the shared part spliced in at its include line.
+    const [own, common] = await Promise.all(
+      ["lightgbm.py", "common.py"].map((name) => readFile(path.join(knowledgeDir, "templates", name), "utf8")),
+    );
+    const expected = own!.replace("# mlzero:include common.py", common!.replace(/\n$/, ""));
     for (const query of ["lightgbm program template", "", "words that match nothing zzzz"]) {
       const hits = await retrieve({ query, tool: "lightgbm", kind: KnowledgeKind.TEMPLATE, limit: 1 });
       expect(hits).toHaveLength(1);

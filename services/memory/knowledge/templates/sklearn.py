@@ -6,168 +6,15 @@ included); HistGradientBoosting is the model at full effort, a linear model
 Scores a seeded holdout, refits on all rows, prints one MLZERO_RESULT line and
 writes the predictions file.
 """
-import os
+# mlzero:include common.py
 
-# Thread pools are sized when numpy and scikit-learn load, so cap them first.
-N_JOBS = int(os.environ.get("MLZERO_CPUS", "2"))
-os.environ.setdefault("OMP_NUM_THREADS", str(N_JOBS))
 
-import json
-import sys
-import time
-
-import numpy as np
-import pandas as pd
-from sklearn import metrics as skm
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
-
-CONFIG = json.loads(__MLZERO_CONFIG__)
-START = time.monotonic()
-DEADLINE = START + float(CONFIG["time_limit_seconds"])
-SEED = int(CONFIG["seed"])
-REDUCE = int(CONFIG["reduce_level"])
-CLASSIFICATION = CONFIG["problem_type"] in ("binary", "multiclass")
-
-
-def warn(message):
-    print(f"mlzero: {message}", file=sys.stderr, flush=True)
-
-
-def read_table(path, fmt):
-    """Reads one table; ids and codes stay text (\"007\" must not become 7)."""
-    text = {CONFIG["id_column"]: str} if CONFIG["id_column"] else None
-    if fmt == "csv":
-        return pd.read_csv(path, dtype=text, low_memory=False)
-    if fmt == "tsv":
-        return pd.read_csv(path, sep="\t", dtype=text, low_memory=False)
-    if fmt == "json":
-        return pd.read_json(path, orient="records", dtype=False, convert_dates=False)
-    if fmt == "jsonl":
-        return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
-    if fmt == "parquet":
-        return pd.read_parquet(path)
-    raise ValueError(f"unsupported table format {fmt!r} for {path}")
-
-
-def feature_columns(train):
-    label = CONFIG["label_column"]
-    if label not in train.columns:
-        raise KeyError(f"label column {label!r} not found in the training file; columns: {list(train.columns)}")
-    dropped = set(CONFIG["ignore_columns"]) | {label}
-    if CONFIG["id_column"]:
-        dropped.add(CONFIG["id_column"])
-    return [column for column in train.columns if column not in dropped]
-
-
-def align_test(test, columns):
-    missing = [column for column in columns if column not in test.columns]
-    if missing:
-        warn(f"test file lacks feature columns {missing}; they are treated as missing values")
-        test = test.assign(**{column: np.nan for column in missing})
-    return test[columns]
-
-
-def subsample(train):
-    """reduce_level >= 1 (after an OOM or timeout) trains on fewer rows."""
-    cap = {0: None, 1: 200_000, 2: 50_000}.get(REDUCE, 10_000)
-    if cap is not None and len(train) > cap:
-        warn(f"reduce_level {REDUCE}: training on {cap} of {len(train)} rows")
-        return train.sample(n=cap, random_state=SEED)
-    return train
-
-
-def holdout(features, target):
-    """A seeded validation split (20%, at most 10k rows), stratified for classification.
-    Rows of a class too rare to split stay in training, so the model knows every class."""
-    size = min(0.2, 10_000 / len(target))
-    if not CLASSIFICATION:
-        return train_test_split(features, target, test_size=size, random_state=SEED)
-    counts = target.value_counts()
-    rare = target.isin(counts[counts < 2].index).to_numpy()
-    x_train, x_valid, y_train, y_valid = train_test_split(
-        features[~rare], target[~rare], test_size=size, random_state=SEED, stratify=target[~rare],
-    )
-    return pd.concat([x_train, features[rare]]), x_valid, pd.concat([y_train, target[rare]]), y_valid
-
-
-def score(metric, truth, predicted, probabilities, n_classes):
-    """The validation score of CONFIG's metric, as the metric itself reads (rmse: lower is better)."""
-    if metric == "roc_auc":
-        if n_classes == 2:
-            return skm.roc_auc_score(truth, probabilities[:, 1])
-        return skm.roc_auc_score(truth, probabilities, multi_class="ovr", labels=list(range(n_classes)))
-    if metric == "log_loss":
-        return skm.log_loss(truth, probabilities, labels=list(range(n_classes)))
-    table = {
-        "accuracy": lambda: skm.accuracy_score(truth, predicted),
-        "balanced_accuracy": lambda: skm.balanced_accuracy_score(truth, predicted),
-        "f1": lambda: skm.f1_score(truth, predicted, average="binary" if n_classes == 2 else "macro"),
-        "f1_macro": lambda: skm.f1_score(truth, predicted, average="macro"),
-        "f1_weighted": lambda: skm.f1_score(truth, predicted, average="weighted"),
-        "rmse": lambda: skm.root_mean_squared_error(truth, predicted),
-        "mse": lambda: skm.mean_squared_error(truth, predicted),
-        "mae": lambda: skm.mean_absolute_error(truth, predicted),
-        "r2": lambda: skm.r2_score(truth, predicted),
-    }
-    return table[metric]()
-
-
-def metric_name():
-    metric = CONFIG["metric"]
-    known = {"roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1", "f1_macro", "f1_weighted"} if CLASSIFICATION else {"rmse", "mse", "mae", "r2"}
-    if metric in known:
-        return metric
-    fallback = "accuracy" if CLASSIFICATION else "rmse"
-    warn(f"metric {metric!r} is not computed for {CONFIG['problem_type']}; reporting {fallback}")
-    return fallback
-
-
-def write_predictions(test, classes, predicted, probabilities):
-    """Writes exactly CONFIG's output columns: the id copied from the test file, then labels,
-    the positive class's probability (positive_class), or one probability per class."""
-    columns = CONFIG["output_columns"]
-    id_column = CONFIG["id_column"]
-    out = pd.DataFrame(index=range(len(test)))
-    if id_column:
-        if id_column not in test.columns:
-            raise KeyError(f"id column {id_column!r} not found in the test file; columns: {list(test.columns)}")
-        out[id_column] = test[id_column].to_numpy()
-    targets = [column for column in columns if column != id_column]
-    if CONFIG["class_probabilities"]:
-        names = [str(value) for value in classes]
-        if set(targets) == set(names):
-            order = [names.index(column) for column in targets]
-        elif len(targets) == len(classes) and sorted(CONFIG["label_values"]) == sorted(names):
-            # Columns named otherwise (e.g. "Class_1") follow the order of label_values.
-            order = [names.index(value) for value in CONFIG["label_values"]]
-        else:
-            raise ValueError(f"cannot match probability columns {targets} to classes {names}")
-        for column, index in zip(targets, order):
-            out[column] = probabilities[:, index]
-    else:
-        if len(targets) != 1:
-            raise ValueError(f"expected one prediction column besides the id, got {targets}")
-        positive = CONFIG.get("positive_class")
-        if positive is not None and probabilities is not None:
-            # Binary task scored on probabilities: the label column holds P(positive class).
-            names = [str(value) for value in classes]
-            if positive not in names:
-                raise ValueError(f"positive_class {positive!r} is not a training label {names}")
-            out[targets[0]] = probabilities[:, names.index(positive)]
-        else:
-            out[targets[0]] = predicted
-    if out.isna().any().any():
-        raise ValueError("predictions contain missing values")
-    directory = os.path.dirname(CONFIG["output_path"])
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    out[columns].to_csv(CONFIG["output_path"], index=False)
 
 
 def prepare(frame, text_columns):
@@ -216,61 +63,38 @@ def build_model(numeric, text, rows):
     return make_pipeline(prepare_columns, model)
 
 
-def main():
-    np.random.seed(SEED)
-    train = read_table(CONFIG["train_path"], CONFIG["train_format"])
-    test = read_table(CONFIG["test_path"], CONFIG["test_format"])
-    columns = feature_columns(train)
-    label = CONFIG["label_column"]
-    train = subsample(train[train[label].notna()])
-    target = train[label]
-    if CLASSIFICATION and pd.api.types.is_float_dtype(target) and (target % 1 == 0).all():
-        # Integer labels load as float when some rows lack a label; write 1, not 1.0.
-        target = target.astype("int64")
+def predict(model, frame):
+    """(class indexes, probabilities) for classification, (values, None) for regression."""
+    if CLASSIFICATION:
+        probabilities = model.predict_proba(frame)
+        return probabilities.argmax(axis=1), probabilities
+    return model.predict(frame), None
 
+
+def main():
+    start, deadline = start_clock()
+    np.random.seed(SEED)
+    train, test, columns, target = load_tables()
     text = [c for c in columns if not (
         pd.api.types.is_numeric_dtype(train[c]) or pd.api.types.is_datetime64_any_dtype(train[c])
     )]
     numeric = [c for c in columns if c not in text]
     features = prepare(train[columns], text)
     test_features = prepare(align_test(test, columns), text)
-
     metric = metric_name()
-    if CLASSIFICATION:
-        classes = np.array(sorted(target.unique()))
-        encoded = pd.Series(np.searchsorted(classes, target.to_numpy()), index=target.index)
-        n_classes = len(classes)
-        if n_classes < 2:
-            raise ValueError(f"the label column has a single class {classes.tolist()}")
-    else:
-        classes, encoded, n_classes = None, target.astype("float64"), 0
+    classes, encoded, n_classes = encode_target(target)
 
     x_train, x_valid, y_train, y_valid = holdout(features, encoded)
     model = build_model(numeric, text, len(x_train))
     model.fit(x_train, y_train)
-    if CLASSIFICATION:
-        valid_probabilities = model.predict_proba(x_valid)
-        valid_predicted = valid_probabilities.argmax(axis=1)
-    else:
-        valid_probabilities, valid_predicted = None, model.predict(x_valid)
-    value = score(metric, y_valid, valid_predicted, valid_probabilities, n_classes)
-    print("MLZERO_RESULT " + json.dumps({
-        "metric": metric,
-        "score": float(value),
-        "validation_rows": int(len(y_valid)),
-        "model": type(model[-1]).__name__,
-    }), flush=True)
+    predicted, probabilities = predict(model, x_valid)
+    report(metric, y_valid, predicted, probabilities, n_classes, type(model[-1]).__name__)
 
     # Refit on every row when the first fit left more than half the budget.
-    if time.monotonic() - START < 0.5 * (DEADLINE - START):
+    if time.monotonic() - start < 0.5 * (deadline - start):
         model = build_model(numeric, text, len(features))
         model.fit(features, encoded)
-
-    if CLASSIFICATION:
-        probabilities = model.predict_proba(test_features)
-        predicted = classes[probabilities.argmax(axis=1)]
-    else:
-        probabilities, predicted = None, model.predict(test_features)
+    predicted, probabilities = predict(model, test_features)
     write_predictions(test, classes, predicted, probabilities)
 
 
