@@ -28,8 +28,13 @@ proto-check: ## Fail when the committed generated code differs from a fresh gene
 	@scripts/check-generated.sh
 
 .PHONY: lint
-lint: proto-check ## Lint contracts, check generated code, type-check everything
+lint: proto-check ## Lint contracts, check generated code and formatting, type-check everything
+	@$(NPX) prettier --check --log-level warn "**/*.{ts,json}"
 	@$(NPX) tsc -b
+
+.PHONY: fmt
+fmt: ## Format the TypeScript and JSON sources (prettier)
+	@$(NPX) prettier --write --log-level warn "**/*.{ts,json}"
 
 .PHONY: test
 test: setup lint ## Set up, then run every test (unit, integration, end to end)

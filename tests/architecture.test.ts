@@ -161,7 +161,9 @@ function layerViolations(): string[] {
         if (name === undefined) continue;
         const allowed = adapterRule(name);
         if (allowed && !allowed.some((folder) => isUnder(file.path, folder))) {
-          problems.push(`${where}: ${name} is for adapters only (${allowed.length ? `allowed in ${allowed.join(", ")}` : "no adapter yet"})`);
+          problems.push(
+            `${where}: ${name} is for adapters only (${allowed.length ? `allowed in ${allowed.join(", ")}` : "no adapter yet"})`,
+          );
         }
         if (pkg.kind === "lib" && (serviceNames.has(name) || name === cliName)) {
           problems.push(`${where}: a lib must not depend on ${name}`);

@@ -21,7 +21,11 @@ const CASES: BenchCase[] = [
   { name: "binary (churn, CSV, AUC)", task: (root) => generateChurnTask(root), args: [] },
   { name: "regression (houses, JSONL)", task: (root) => generateHousePriceTask(root), args: [] },
   { name: "multiclass (birds, no description)", task: (root) => generateSpeciesTask(root), args: [] },
-  { name: "fix loop (xgboost absent, then fallback)", task: (root) => generateChurnTask(path.join(root, "fix")), args: ["--tool", "xgboost"] },
+  {
+    name: "fix loop (xgboost absent, then fallback)",
+    task: (root) => generateChurnTask(path.join(root, "fix")),
+    args: ["--tool", "xgboost"],
+  },
   { name: "binary with lightgbm", task: (root) => generateChurnTask(path.join(root, "lgbm")), args: ["--tool", "lightgbm"] },
 ];
 
@@ -36,7 +40,15 @@ async function runCase(benchCase: BenchCase, root: string, outRoot: string) {
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   const peakBytes = await sampler.stop();
   const report = JSON.parse(await readFile(path.join(out, "report.json"), "utf8")) as { status: string; tool: string; iterations: number };
-  return { name: benchCase.name, exitCode: code, status: report.status, tool: report.tool, iterations: report.iterations, wallSeconds: (Date.now() - started) / 1000, peakMiB: peakBytes / 2 ** 20 };
+  return {
+    name: benchCase.name,
+    exitCode: code,
+    status: report.status,
+    tool: report.tool,
+    iterations: report.iterations,
+    wallSeconds: (Date.now() - started) / 1000,
+    peakMiB: peakBytes / 2 ** 20,
+  };
 }
 
 const root = await mkdtemp(path.join(os.tmpdir(), "mlzero-bench-"));
@@ -46,8 +58,14 @@ const results = [];
 for (const benchCase of CASES) {
   const result = await runCase(benchCase, root, outRoot);
   results.push(result);
-  console.log(`${result.name}: ${result.status} with ${result.tool} in ${result.iterations} iteration(s), ${result.wallSeconds.toFixed(1)} s, peak ${result.peakMiB.toFixed(0)} MiB`);
+  console.log(
+    `${result.name}: ${result.status} with ${result.tool} in ${result.iterations} iteration(s), ${result.wallSeconds.toFixed(1)} s, peak ${result.peakMiB.toFixed(0)} MiB`,
+  );
 }
 console.log("\n| task | status | tool | iterations | wall (s) | peak RSS, whole tree (MiB) |\n|---|---|---|---|---|---|");
-for (const r of results) console.log(`| ${r.name} | ${r.status} | ${r.tool} | ${r.iterations} | ${r.wallSeconds.toFixed(1)} | ${r.peakMiB.toFixed(0)} |`);
-await writeFile(path.join(outRoot, "results.json"), JSON.stringify({ machine: { cpus: os.cpus().length, memoryGiB: os.totalmem() / 2 ** 30 }, results }, null, 2));
+for (const r of results)
+  console.log(`| ${r.name} | ${r.status} | ${r.tool} | ${r.iterations} | ${r.wallSeconds.toFixed(1)} | ${r.peakMiB.toFixed(0)} |`);
+await writeFile(
+  path.join(outRoot, "results.json"),
+  JSON.stringify({ machine: { cpus: os.cpus().length, memoryGiB: os.totalmem() / 2 ** 30 }, results }, null, 2),
+);

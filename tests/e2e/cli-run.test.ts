@@ -58,7 +58,12 @@ describe("mlzero run, end to end on generated tabular tasks", () => {
     const predicted = await readPredictions(path.join(out, "results.csv"), task.idColumn, task.labelColumn);
     const ids = [...task.answers.keys()];
     // Predicting the mean scores 0.
-    expect(r2(ids.map((id) => Number(task.answers.get(id))), ids.map((id) => Number(predicted.get(id))))).toBeGreaterThan(0.8);
+    expect(
+      r2(
+        ids.map((id) => Number(task.answers.get(id))),
+        ids.map((id) => Number(predicted.get(id))),
+      ),
+    ).toBeGreaterThan(0.8);
   });
 
   it("multiclass with no description file and unusual file names", async () => {
@@ -68,6 +73,11 @@ describe("mlzero run, end to end on generated tabular tasks", () => {
     const predicted = await readPredictions(path.join(out, "predictions.csv"), task.idColumn, task.labelColumn);
     const ids = [...task.answers.keys()];
     // The majority class scores about 0.25.
-    expect(accuracy(ids.map((id) => String(task.answers.get(id))), ids.map((id) => predicted.get(id)))).toBeGreaterThan(0.6);
+    expect(
+      accuracy(
+        ids.map((id) => String(task.answers.get(id))),
+        ids.map((id) => predicted.get(id)),
+      ),
+    ).toBeGreaterThan(0.6);
   });
 });

@@ -89,7 +89,15 @@ describe("every service over real gRPC on 127.0.0.1", () => {
     expect(result?.exitCode, result?.stderrTail).toBe(0);
 
     const analyzer = createClient(AnalyzerService, system.addresses.analyzer!);
-    const { analysis } = await analyzer.analyze({ taskId, tenant: "default", iteration: 1, context, program, result, budget: { maxIterations: 3 } });
+    const { analysis } = await analyzer.analyze({
+      taskId,
+      tenant: "default",
+      iteration: 1,
+      context,
+      program,
+      result,
+      budget: { maxIterations: 3 },
+    });
     expect(analysis?.verdict, analysis?.checks.join("\n")).toBe(Verdict.SUCCESS);
     expect(analysis?.score).toBeGreaterThan(0.5);
     for (const client of [memory, perception, coder, executor, analyzer]) client.close();

@@ -250,7 +250,15 @@ describe("each service as its own process", () => {
       );
       expect(result?.exitCode, result?.stderrTail).toBe(0);
 
-      const { analysis } = await analyzer.analyze({ taskId, tenant: "default", iteration: 1, context, program, result, budget: { maxIterations: 3 } });
+      const { analysis } = await analyzer.analyze({
+        taskId,
+        tenant: "default",
+        iteration: 1,
+        context,
+        program,
+        result,
+        budget: { maxIterations: 3 },
+      });
       expect(analysis?.verdict, analysis?.checks.join("\n")).toBe(Verdict.SUCCESS);
     } finally {
       for (const client of [memory, perception, coder, executor, analyzer]) client.close();

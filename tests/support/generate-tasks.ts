@@ -56,8 +56,13 @@ export async function generateChurnTask(root: string, seed = 7, rows = 2000): Pr
     const charges = 20 + plans.indexOf(plan) * 25 + random.normal() * 8;
     const calls = random.int(0, 9);
     const logit =
-      -0.5 + (contract === "month-to-month" ? 1.6 : contract === "one year" ? 0 : -1.2) - tenure / 24 + calls * 0.35 + (charges - 45) / 30 +
-      (region === "south" ? 0.5 : 0) + random.normal() * 0.5;
+      -0.5 +
+      (contract === "month-to-month" ? 1.6 : contract === "one year" ? 0 : -1.2) -
+      tenure / 24 +
+      calls * 0.35 +
+      (charges - 45) / 30 +
+      (region === "south" ? 0.5 : 0) +
+      random.normal() * 0.5;
     data.push({
       customer_id: `C${String(100000 + index)}`,
       plan,
@@ -74,14 +79,31 @@ export async function generateChurnTask(root: string, seed = 7, rows = 2000): Pr
   await mkdir(dir, { recursive: true });
   const columns = ["customer_id", "plan", "region", "contract", "tenure_months", "monthly_charges", "support_calls", "churn"];
   await writeFile(path.join(dir, "train.csv"), csv(train, columns));
-  await writeFile(path.join(dir, "test.csv"), csv(withoutLabel(test, "churn"), columns.filter((column) => column !== "churn")));
-  await writeFile(path.join(dir, "sample_submission.csv"), csv(test.map((row) => ({ customer_id: row.customer_id, churn: 0.5 })), ["customer_id", "churn"]));
+  await writeFile(
+    path.join(dir, "test.csv"),
+    csv(
+      withoutLabel(test, "churn"),
+      columns.filter((column) => column !== "churn"),
+    ),
+  );
+  await writeFile(
+    path.join(dir, "sample_submission.csv"),
+    csv(
+      test.map((row) => ({ customer_id: row.customer_id, churn: 0.5 })),
+      ["customer_id", "churn"],
+    ),
+  );
   await writeFile(
     path.join(dir, "description.md"),
     "# Customer churn\n\nPredict whether a customer will churn (`churn`: yes/no) from their plan and usage.\n" +
       "Submissions are evaluated on the area under the ROC curve (AUC).\n",
   );
-  return { inputDir: dir, idColumn: "customer_id", labelColumn: "churn", answers: new Map(test.map((row) => [String(row.customer_id), row.churn])) };
+  return {
+    inputDir: dir,
+    idColumn: "customer_id",
+    labelColumn: "churn",
+    answers: new Map(test.map((row) => [String(row.customer_id), row.churn])),
+  };
 }
 
 /**
@@ -99,7 +121,8 @@ export async function generateHousePriceTask(root: string, seed = 11, rows = 150
     const age = random.int(0, 80);
     const neighborhood = random.pick(neighborhoods);
     const garage = random.next() < 0.4;
-    const price = 50_000 + area * 1_800 + rooms * 5_000 - age * 700 + premium[neighborhood] + (garage ? 15_000 : 0) + random.normal() * 15_000;
+    const price =
+      50_000 + area * 1_800 + rooms * 5_000 - age * 700 + premium[neighborhood] + (garage ? 15_000 : 0) + random.normal() * 15_000;
     data.push({ house_id: index + 1, area_m2: area, rooms, age_years: age, neighborhood, has_garage: garage, price: Math.round(price) });
   }
   const [train, test] = split(data, 0.25, random);
@@ -113,7 +136,12 @@ export async function generateHousePriceTask(root: string, seed = 11, rows = 150
       "Write the predictions to results.csv with the columns house_id and price.\n" +
       "We score with the root mean squared error.\n",
   );
-  return { inputDir: dir, idColumn: "house_id", labelColumn: "price", answers: new Map(test.map((row) => [String(row.house_id), row.price])) };
+  return {
+    inputDir: dir,
+    idColumn: "house_id",
+    labelColumn: "price",
+    answers: new Map(test.map((row) => [String(row.house_id), row.price])),
+  };
 }
 
 /**
@@ -142,6 +170,12 @@ export async function generateSpeciesTask(root: string, seed = 23, rows = 1800):
   await mkdir(dir, { recursive: true });
   const columns = ["sample", "wing_mm", "beak_mm", "mass_g", "habitat", "kind"];
   await writeFile(path.join(dir, "field_observations_2024.csv"), csv(train, columns));
-  await writeFile(path.join(dir, "unlabelled_batch.csv"), csv(withoutLabel(test, "kind"), columns.filter((column) => column !== "kind")));
+  await writeFile(
+    path.join(dir, "unlabelled_batch.csv"),
+    csv(
+      withoutLabel(test, "kind"),
+      columns.filter((column) => column !== "kind"),
+    ),
+  );
   return { inputDir: dir, idColumn: "sample", labelColumn: "kind", answers: new Map(test.map((row) => [String(row.sample), row.kind])) };
 }

@@ -3,7 +3,7 @@ export function rocAuc(truth: number[], scores: number[]): number {
   const pairs = truth.map((label, index) => ({ label, score: scores[index]! })).sort((a, b) => a.score - b.score);
   let rankSum = 0;
   let positives = 0;
-  for (let start = 0; start < pairs.length; ) {
+  for (let start = 0; start < pairs.length;) {
     let end = start;
     while (end + 1 < pairs.length && pairs[end + 1]!.score === pairs[start]!.score) end++;
     const averageRank = (start + end) / 2 + 1;

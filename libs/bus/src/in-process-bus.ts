@@ -53,9 +53,7 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
   const maxAttempts = options.maxAttempts ?? 5;
   const retryBackoffMs = options.retryBackoffMs ?? 100;
   const logger = options.logger;
-  const logs = new Map<EventName, StoredRecord[][]>(
-    EVENT_NAMES.map((name) => [name, Array.from({ length: partitions }, () => [])]),
-  );
+  const logs = new Map<EventName, StoredRecord[][]>(EVENT_NAMES.map((name) => [name, Array.from({ length: partitions }, () => [])]));
   const groups = new Map<string, Group>();
   const deadLetters: DeadLetter[] = [];
   let wake: Array<() => void> = [];
@@ -93,7 +91,10 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
         return;
       } catch (error) {
         lastError = error;
-        logger.warn({ group: groupName, topic, partition, offset, attempt, key: record.key, err: describeError(error) }, "event handler failed");
+        logger.warn(
+          { group: groupName, topic, partition, offset, attempt, key: record.key, err: describeError(error) },
+          "event handler failed",
+        );
         if (attempt < maxAttempts && !closed) {
           await new Promise((resolve) => setTimeout(resolve, retryBackoffMs * 2 ** (attempt - 1)));
         }
@@ -101,7 +102,10 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
       }
     }
     deadLetters.push({ group: groupName, topic, partition, offset, key: record.key, error: describeError(lastError), value: record.value });
-    logger.error({ group: groupName, topic, partition, offset, key: record.key, err: describeError(lastError) }, "event sent to dead letters");
+    logger.error(
+      { group: groupName, topic, partition, offset, key: record.key, err: describeError(lastError) },
+      "event sent to dead letters",
+    );
     cursors[partition] = offset + 1;
   }
 

@@ -13,10 +13,7 @@ export class ConfigError extends Error {
  * the variable names; every problem is reported at once, each naming its
  * variable, so a misconfigured service stops at start with a useful message.
  */
-export function parseEnv<Shape extends z.ZodRawShape>(
-  shape: Shape,
-  env: NodeJS.ProcessEnv = process.env,
-): z.infer<z.ZodObject<Shape>> {
+export function parseEnv<Shape extends z.ZodRawShape>(shape: Shape, env: NodeJS.ProcessEnv = process.env): z.infer<z.ZodObject<Shape>> {
   const values: Record<string, string | undefined> = {};
   for (const name of Object.keys(shape)) {
     const raw = env[name];
@@ -43,5 +40,4 @@ export const count = () => z.coerce.number().int().positive();
 export const address = () => z.string().regex(/^[^\s:]+:\d+$/, "expected host:port");
 
 /** "true"/"false"/"1"/"0". */
-export const flag = () =>
-  z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");
+export const flag = () => z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");

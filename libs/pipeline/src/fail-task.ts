@@ -4,11 +4,13 @@ import { DomainError } from "@mlzero/errors";
 import { TaskFinishedSchema, TaskState, type EventEnvelope, type TaskContext } from "@mlzero/proto";
 
 /** Ends a task as FAILED with a reason a client can read. */
-export async function failTask(bus: EventBus, cause: EventEnvelope | undefined, task: TaskContext | undefined, reason: string): Promise<void> {
-  await bus.publish(
-    "TaskFinished",
-    create(TaskFinishedSchema, { envelope: followEnvelope(cause), state: TaskState.FAILED, reason, task }),
-  );
+export async function failTask(
+  bus: EventBus,
+  cause: EventEnvelope | undefined,
+  task: TaskContext | undefined,
+  reason: string,
+): Promise<void> {
+  await bus.publish("TaskFinished", create(TaskFinishedSchema, { envelope: followEnvelope(cause), state: TaskState.FAILED, reason, task }));
 }
 
 /**

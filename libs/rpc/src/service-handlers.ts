@@ -18,9 +18,8 @@ type Handler<M> = M extends { methodKind: "unary"; input: infer I extends DescMe
     : never;
 
 /** Implementation of a generated service: one async function per method. */
-export type ServiceHandlers<S> = S extends GenService<infer Methods extends GenServiceMethods>
-  ? { [K in keyof Methods]: Handler<Methods[K]> }
-  : never;
+export type ServiceHandlers<S> =
+  S extends GenService<infer Methods extends GenServiceMethods> ? { [K in keyof Methods]: Handler<Methods[K]> } : never;
 
 type ClientMethod<M> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
   ? (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>
@@ -29,9 +28,8 @@ type ClientMethod<M> = M extends { methodKind: "unary"; input: infer I extends D
     : never;
 
 /** A typed client of a generated service. */
-export type ServiceClient<S> = S extends GenService<infer Methods extends GenServiceMethods>
-  ? { [K in keyof Methods]: ClientMethod<Methods[K]> }
-  : never;
+export type ServiceClient<S> =
+  S extends GenService<infer Methods extends GenServiceMethods> ? { [K in keyof Methods]: ClientMethod<Methods[K]> } : never;
 
 /** Per-call options of a client. */
 export interface CallOptions {

@@ -48,7 +48,9 @@ export async function runServiceMain(
   try {
     started = await startModule(module, { bus, logger, listen });
   } catch (error) {
-    process.stderr.write(`${name}: cannot serve on ${listen.host}:${listen.port}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `${name}: cannot serve on ${listen.host}:${listen.port}: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     process.exit(1);
   }
   let stopping = false;

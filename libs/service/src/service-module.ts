@@ -32,9 +32,7 @@ export interface StartModuleOptions {
 
 /** Subscribes a module to the bus and, when asked, serves its gRPC API. */
 export async function startModule(module: ServiceModule, options: StartModuleOptions): Promise<StartedModule> {
-  const server = options.listen
-    ? await startGrpcServer({ services: module.grpc, logger: options.logger, ...options.listen })
-    : undefined;
+  const server = options.listen ? await startGrpcServer({ services: module.grpc, logger: options.logger, ...options.listen }) : undefined;
   const subscription: Subscription | undefined = module.pipeline ? await options.bus.subscribe(module.pipeline) : undefined;
   return {
     server,

@@ -27,9 +27,7 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 export async function readDelimited(filePath: string, options: ReadDelimitedOptions): Promise<Table> {
   const delimiter = options.format === "tsv" ? "\t" : sniffDelimiter(options.head, options.complete);
   const source = createReadStream(filePath);
-  const parser = source.pipe(
-    parse({ bom: true, delimiter, relax_quotes: true, skip_empty_lines: true }),
-  );
+  const parser = source.pipe(parse({ bom: true, delimiter, relax_quotes: true, skip_empty_lines: true }));
   let header: string[] | undefined;
   const rows: Cell[][] = [];
   let truncated = false;

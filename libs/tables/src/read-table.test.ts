@@ -47,7 +47,10 @@ describe("readTable: CSV and TSV", () => {
   it("sniffs a semicolon delimiter in .csv and a tab in .txt", async () => {
     const semi = await readTable(write("semi.csv", "a;b\n1,5;x\n2,5;y\n"));
     expect(semi.delimiter).toBe(";");
-    expect(semi.rows).toEqual([["1,5", "x"], ["2,5", "y"]]);
+    expect(semi.rows).toEqual([
+      ["1,5", "x"],
+      ["2,5", "y"],
+    ]);
     const txt = await readTable(write("data.txt", "a\tb\n1\t2\n"), { format: "csv" });
     expect(txt.columns).toEqual(["a", "b"]);
     expect(txt.rows).toEqual([["1", "2"]]);
@@ -90,7 +93,13 @@ describe("readTable: CSV and TSV", () => {
 
 describe("readTable: JSON and JSON Lines", () => {
   it("reads an array of records with the union of their keys", async () => {
-    const path = write("a.json", JSON.stringify([{ a: 1, b: "x" }, { a: null, c: true, d: { n: [1, 2] } }]));
+    const path = write(
+      "a.json",
+      JSON.stringify([
+        { a: 1, b: "x" },
+        { a: null, c: true, d: { n: [1, 2] } },
+      ]),
+    );
     const table = await readTable(path);
     expect(table.columns).toEqual(["a", "b", "c", "d"]);
     expect(table.rows).toEqual([
@@ -154,11 +163,7 @@ df.to_parquet(sys.argv[1], compression=sys.argv[2])
 
   it("drops the column pyarrow adds for a non-default pandas index", async () => {
     const path = join(dir, "index.parquet");
-    execFileSync(PYTHON, [
-      "-c",
-      "import sys, pandas as pd; pd.DataFrame({'a': [1, 2]}, index=[5, 9]).to_parquet(sys.argv[1])",
-      path,
-    ]);
+    execFileSync(PYTHON, ["-c", "import sys, pandas as pd; pd.DataFrame({'a': [1, 2]}, index=[5, 9]).to_parquet(sys.argv[1])", path]);
     const table = await readTable(path);
     expect(table.columns).toEqual(["a"]);
     expect(table.rows).toEqual([[1], [2]]);
@@ -167,12 +172,21 @@ df.to_parquet(sys.argv[1], compression=sys.argv[2])
 
 describe("readTable: bad files", () => {
   it("rejects binary content posing as CSV", async () => {
-    await expectInvalid(write("bin.csv", Buffer.from([0x61, 0x2c, 0x62, 0x0a, 0x00, 0x01, 0x02])), /^bin\.csv is not a text table \(binary content\)$/);
-    await expectInvalid(write("zip.csv", Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00])), /^zip\.csv is not a text table \(binary content: looks like a zip archive\)$/);
+    await expectInvalid(
+      write("bin.csv", Buffer.from([0x61, 0x2c, 0x62, 0x0a, 0x00, 0x01, 0x02])),
+      /^bin\.csv is not a text table \(binary content\)$/,
+    );
+    await expectInvalid(
+      write("zip.csv", Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00])),
+      /^zip\.csv is not a text table \(binary content: looks like a zip archive\)$/,
+    );
   });
 
   it("rejects text that is not UTF-8", async () => {
-    await expectInvalid(write("latin.csv", Buffer.from([0x61, 0x2c, 0x62, 0x0a, 0xe9, 0x2c, 0x31, 0x0a])), /^latin\.csv is not a text table \(not valid UTF-8/);
+    await expectInvalid(
+      write("latin.csv", Buffer.from([0x61, 0x2c, 0x62, 0x0a, 0xe9, 0x2c, 0x31, 0x0a])),
+      /^latin\.csv is not a text table \(not valid UTF-8/,
+    );
   });
 
   it("rejects empty files", async () => {

@@ -24,11 +24,7 @@ export function sniffDelimiter(head: string, complete: boolean): string {
     const count = counts[0] ?? 0;
     if (count === 0) continue;
     const consistent = counts.every((c) => c === count);
-    if (
-      best === undefined ||
-      (consistent && !best.consistent) ||
-      (consistent === best.consistent && count > best.count)
-    ) {
+    if (best === undefined || (consistent && !best.consistent) || (consistent === best.consistent && count > best.count)) {
       best = { delimiter, count, consistent };
     }
   }

@@ -5,13 +5,27 @@ import { tokenize } from "./tokenize.js";
 describe("tokenize", () => {
   it("lowercases, drops stopwords and keeps identifiers with their parts", () => {
     expect(tokenize("The LGBMClassifier and fit_transform of a pipeline")).toEqual([
-      "lgbmclassifier", "lgbm", "classifier", "fit_transform", "fit", "transform", "pipeline",
+      "lgbmclassifier",
+      "lgbm",
+      "classifier",
+      "fit_transform",
+      "fit",
+      "transform",
+      "pipeline",
     ]);
   });
 
   it("keeps the words error messages turn on", () => {
     expect(tokenize("ValueError: could not convert string to float: 'abc'")).toEqual([
-      "valueerror", "value", "error", "could", "not", "convert", "string", "float", "abc",
+      "valueerror",
+      "value",
+      "error",
+      "could",
+      "not",
+      "convert",
+      "string",
+      "float",
+      "abc",
     ]);
     expect(tokenize("ModuleNotFoundError: No module named 'xgboost'")).toContain("no");
   });

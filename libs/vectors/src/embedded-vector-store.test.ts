@@ -17,7 +17,9 @@ afterAll(async () => {
 });
 
 describeVectorStoreContract("embedded, in memory", () => createEmbeddedVectorStore());
-describeVectorStoreContract("embedded, persisted", async () => createEmbeddedVectorStore({ file: path.join(await tempFolder(), "store.json") }));
+describeVectorStoreContract("embedded, persisted", async () =>
+  createEmbeddedVectorStore({ file: path.join(await tempFolder(), "store.json") }),
+);
 
 describe("embedded store persistence", () => {
   it("reloads collections, points and IDF statistics from its file", async () => {

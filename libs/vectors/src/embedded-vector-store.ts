@@ -170,7 +170,8 @@ function validateQuery(collection: string, spec: CollectionSpec, request: QueryR
   }
   if (request.dense) {
     const declared = spec.dense?.[request.dense.using];
-    if (!declared) throw new InvalidInputError(`dense vector ${JSON.stringify(request.dense.using)} is not declared in collection ${collection}`);
+    if (!declared)
+      throw new InvalidInputError(`dense vector ${JSON.stringify(request.dense.using)} is not declared in collection ${collection}`);
     validateDense(`${collection}/${request.dense.using}`, declared.size, request.dense.vector);
   }
 }

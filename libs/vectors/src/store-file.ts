@@ -32,7 +32,13 @@ export function readSnapshot(file: string): StoreSnapshot {
     throw new FailedPreconditionError(`vector store file ${file} is not valid JSON`, { cause: error });
   }
   const record = parsed as { format?: unknown; collections?: unknown };
-  if (typeof parsed !== "object" || parsed === null || record.format !== FORMAT || typeof record.collections !== "object" || record.collections === null) {
+  if (
+    typeof parsed !== "object" ||
+    parsed === null ||
+    record.format !== FORMAT ||
+    typeof record.collections !== "object" ||
+    record.collections === null
+  ) {
     throw new FailedPreconditionError(`vector store file ${file} is not a ${FORMAT} snapshot`);
   }
   return { collections: record.collections as StoreSnapshot["collections"] };

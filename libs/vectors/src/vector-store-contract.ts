@@ -83,7 +83,14 @@ export function describeVectorStoreContract(name: string, makeStore: () => Vecto
       ]);
       const count = (filter: Parameters<VectorStore["count"]>[1]): Promise<number> => store.count(collection, filter);
       expect(await count({ must: [{ key: "tool", match: { value: "lightgbm" } }] })).toBe(2);
-      expect(await count({ must: [{ key: "tool", match: { value: "lightgbm" } }, { key: "kind", match: { value: "tutorial" } }] })).toBe(1);
+      expect(
+        await count({
+          must: [
+            { key: "tool", match: { value: "lightgbm" } },
+            { key: "kind", match: { value: "tutorial" } },
+          ],
+        }),
+      ).toBe(1);
       expect(await count({ must: [{ key: "tool", match: { any: ["sklearn", "xgboost"] } }] })).toBe(1);
       expect(await count({ must_not: [{ key: "kind", match: { value: "template" } }] })).toBe(2);
       expect(await count({ must: [{ key: "tags", match: { value: "errors" } }] })).toBe(1);
@@ -163,12 +170,20 @@ export function describeVectorStoreContract(name: string, makeStore: () => Vecto
         filter: { must: [{ key: "keep", match: { value: true } }] },
         limit: 10,
       });
-      expect(hits.map((hit) => hit.id)).toEqual(tied.slice(0, 3).map((entry) => entry.id).sort());
+      expect(hits.map((hit) => hit.id)).toEqual(
+        tied
+          .slice(0, 3)
+          .map((entry) => entry.id)
+          .sort(),
+      );
       expect(new Set(hits.map((hit) => hit.score)).size).toBe(1);
     });
 
     it("honours the limit", async () => {
-      await store.upsert(collection, ["a", "b", "c"].map((name) => point(name, {}, { embedding: [1, 1, 1] })));
+      await store.upsert(
+        collection,
+        ["a", "b", "c"].map((name) => point(name, {}, { embedding: [1, 1, 1] })),
+      );
       expect(await store.query(collection, { dense: { using: "embedding", vector: [1, 0, 0] }, limit: 2 })).toHaveLength(2);
     });
   });

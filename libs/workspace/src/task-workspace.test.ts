@@ -14,7 +14,13 @@ describe("task workspace", () => {
   });
 
   it("rejects ids that could escape the root", () => {
-    for (const [tenant, task] of [["..", "t"], ["a/b", "t"], ["acme", "../x"], ["", "t"], ["acme", ".hidden"]]) {
+    for (const [tenant, task] of [
+      ["..", "t"],
+      ["a/b", "t"],
+      ["acme", "../x"],
+      ["", "t"],
+      ["acme", ".hidden"],
+    ]) {
       expect(() => taskWorkspace("/srv/ws", tenant!, task!)).toThrow(InvalidInputError);
     }
     expect(() => iterationName(0)).toThrow(InvalidInputError);

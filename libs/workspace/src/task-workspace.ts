@@ -29,7 +29,10 @@ export function iterationName(iteration: number): string {
 
 /** The workspace of a task under `root`; rejects ids that could escape it. */
 export function taskWorkspace(root: string, tenant: string, taskId: string): TaskWorkspace {
-  for (const [name, value] of [["tenant", tenant], ["task id", taskId]] as const) {
+  for (const [name, value] of [
+    ["tenant", tenant],
+    ["task id", taskId],
+  ] as const) {
     if (!SAFE_SEGMENT.test(value) || value === "." || value === "..") {
       throw new InvalidInputError(`${name} ${JSON.stringify(value)} is not a safe name (letters, digits, . _ -)`);
     }

@@ -95,9 +95,15 @@ describe("analyze", () => {
       verdict: Verdict.FIX,
       failure: FailureCategory.MISSING_OUTPUT,
       summary: "The program exited normally but did not write iter-001/outputs/submission.csv; it wrote only preds.csv.",
-      fix: { tool: "autogluon", plan: expect.stringMatching(/^Make the autogluon program write outputs\/submission\.csv with columns \[PassengerId, Survived\]/) },
+      fix: {
+        tool: "autogluon",
+        plan: expect.stringMatching(/^Make the autogluon program write outputs\/submission\.csv with columns \[PassengerId, Survived\]/),
+      },
     });
-    expect(analysis.checks).toEqual(["FAIL file: iter-001/outputs/submission.csv does not exist", "SKIP score: no MLZERO_RESULT line in stdout.log"]);
+    expect(analysis.checks).toEqual([
+      "FAIL file: iter-001/outputs/submission.csv does not exist",
+      "SKIP score: no MLZERO_RESULT line in stdout.log",
+    ]);
   });
 
   it("names what is wrong with invalid predictions", async () => {
@@ -140,7 +146,11 @@ describe("analyze", () => {
     await writeIteration({ stderr: "RuntimeError: boom\n" });
     const failed = { exitCode: 1 };
     const byBudget = await analyze(request({ iteration: 1, budget: { maxIterations: 1 }, result: failed }), deps());
-    expect(byBudget).toMatchObject({ verdict: Verdict.GIVE_UP, failure: FailureCategory.RUNTIME_ERROR, summary: "RuntimeError: boom. Giving up: all 1 iterations of the budget are used." });
+    expect(byBudget).toMatchObject({
+      verdict: Verdict.GIVE_UP,
+      failure: FailureCategory.RUNTIME_ERROR,
+      summary: "RuntimeError: boom. Giving up: all 1 iterations of the budget are used.",
+    });
     expect(byBudget.fix).toBeUndefined();
     const byDefault = await analyze(request({ budget: { maxIterations: 0 }, result: failed }), { workspace, defaultMaxIterations: 1 });
     expect(byDefault.verdict).toBe(Verdict.GIVE_UP);
@@ -148,7 +158,10 @@ describe("analyze", () => {
 
   it("gives up near the deadline only when the task has one", async () => {
     await writeIteration({ stderr: "RuntimeError: boom\n" });
-    const nearDeadline = await analyze(request({ budget: { timeLimit: durationFromMs(600_000) }, secondsLeft: 4, result: { exitCode: 1 } }), deps());
+    const nearDeadline = await analyze(
+      request({ budget: { timeLimit: durationFromMs(600_000) }, secondsLeft: 4, result: { exitCode: 1 } }),
+      deps(),
+    );
     expect(nearDeadline.verdict).toBe(Verdict.GIVE_UP);
     expect(nearDeadline.summary).toMatch(/Giving up: only 4 s are left before the deadline\.$/);
     const noDeadline = await analyze(request({ secondsLeft: 0, result: { exitCode: 1 } }), deps());

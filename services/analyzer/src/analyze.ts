@@ -2,7 +2,15 @@ import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { InvalidInputError } from "@mlzero/errors";
 import { ITERATION_FILES, OUTPUTS_DIR, RESULT_MARKER, type ProgramResult } from "@mlzero/program";
-import { AnalysisSchema, FailureCategory, Verdict, type AnalyzeRequest, type Analysis, type ExecutionResult, type PerceptualContext } from "@mlzero/proto";
+import {
+  AnalysisSchema,
+  FailureCategory,
+  Verdict,
+  type AnalyzeRequest,
+  type Analysis,
+  type ExecutionResult,
+  type PerceptualContext,
+} from "@mlzero/proto";
 import { TABLE_FORMATS, type TableFormat } from "@mlzero/tables";
 import { iterationName, resolveInside, type TaskWorkspace } from "@mlzero/workspace";
 import { checkPredictions, type PredictionsReport } from "./check-predictions.js";
@@ -111,7 +119,10 @@ function scoreCheck(reported: ProgramResult | undefined, context: PerceptualCont
 function outputFailure(report: PredictionsReport, relativePath: string, result: ExecutionResult): FailureDiagnosis {
   if (!report.found) {
     const wrote = result.outputFiles.length > 0 ? `it wrote only ${result.outputFiles.join(", ")}` : `its ${OUTPUTS_DIR} folder is empty`;
-    return { category: FailureCategory.MISSING_OUTPUT, summary: `The program exited normally but did not write ${relativePath}; ${wrote}.` };
+    return {
+      category: FailureCategory.MISSING_OUTPUT,
+      summary: `The program exited normally but did not write ${relativePath}; ${wrote}.`,
+    };
   }
   const failed = report.checks.filter((check) => check.status === "fail");
   return {

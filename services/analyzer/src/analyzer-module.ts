@@ -64,12 +64,24 @@ export function createAnalyzerModule({ bus, logger, workspaceRoot, defaultMaxIte
     const next = task ? clone(TaskContextSchema, task) : create(TaskContextSchema);
     next.attempts.push(attempt);
     logger.info(
-      { taskId: envelope.taskId, tenant: envelope.tenant, iteration: envelope.iteration, verdict: Verdict[analysis.verdict], summary: analysis.summary },
+      {
+        taskId: envelope.taskId,
+        tenant: envelope.tenant,
+        iteration: envelope.iteration,
+        verdict: Verdict[analysis.verdict],
+        summary: analysis.summary,
+      },
       "iteration analyzed",
     );
     await bus.publish(
       "IterationAnalyzed",
-      create(IterationAnalyzedSchema, { envelope: followEnvelope(envelope), task: next, program: event.program, result: event.result, analysis }),
+      create(IterationAnalyzedSchema, {
+        envelope: followEnvelope(envelope),
+        task: next,
+        program: event.program,
+        result: event.result,
+        analysis,
+      }),
     );
     if (analysis.verdict === Verdict.FIX) return;
     const succeeded = analysis.verdict === Verdict.SUCCESS;
@@ -97,7 +109,10 @@ export function createAnalyzerModule({ bus, logger, workspaceRoot, defaultMaxIte
       serve(AnalyzerService, {
         async analyze(request) {
           return {
-            analysis: await analyze(request, { workspace: taskWorkspace(workspaceRoot, request.tenant, request.taskId), defaultMaxIterations }),
+            analysis: await analyze(request, {
+              workspace: taskWorkspace(workspaceRoot, request.tenant, request.taskId),
+              defaultMaxIterations,
+            }),
           };
         },
       }),

@@ -19,14 +19,23 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function context(overrides: Omit<MessageInitShape<typeof PerceptualContextSchema>, "$typeName"> = {}, output: { columns?: string[]; classProbabilities?: boolean; positiveClass?: string } = {}): PerceptualContext {
+function context(
+  overrides: Omit<MessageInitShape<typeof PerceptualContextSchema>, "$typeName"> = {},
+  output: { columns?: string[]; classProbabilities?: boolean; positiveClass?: string } = {},
+): PerceptualContext {
   return create(PerceptualContextSchema, {
     testFile: "test.csv",
     labelColumn: "Survived",
     idColumn: "PassengerId",
     problemType: ProblemType.BINARY,
     labelValues: ["0", "1"],
-    output: { fileName: "submission.csv", columns: output.columns ?? ["PassengerId", "Survived"], idColumn: "PassengerId", classProbabilities: output.classProbabilities ?? false, positiveClass: output.positiveClass ?? "" },
+    output: {
+      fileName: "submission.csv",
+      columns: output.columns ?? ["PassengerId", "Survived"],
+      idColumn: "PassengerId",
+      classProbabilities: output.classProbabilities ?? false,
+      positiveClass: output.positiveClass ?? "",
+    },
     ...overrides,
   });
 }
@@ -35,7 +44,12 @@ function context(overrides: Omit<MessageInitShape<typeof PerceptualContextSchema
 async function check(predictions: string | undefined, ctx = context()) {
   const predictionsPath = path.join(dir, `submission-${Math.random().toString(36).slice(2)}.csv`);
   if (predictions !== undefined) await writeFile(predictionsPath, predictions);
-  const report = await checkPredictions({ predictionsPath, displayPath: "iter-001/outputs/submission.csv", testPath: path.join(dir, "test.csv"), context: ctx });
+  const report = await checkPredictions({
+    predictionsPath,
+    displayPath: "iter-001/outputs/submission.csv",
+    testPath: path.join(dir, "test.csv"),
+    context: ctx,
+  });
   return { ...report, lines: report.checks.map(formatCheck) };
 }
 
@@ -63,7 +77,12 @@ describe("checkPredictions", () => {
   it("refuses a symbolic link", async () => {
     const predictionsPath = path.join(dir, "linked.csv");
     await symlink(path.join(dir, "test.csv"), predictionsPath);
-    const report = await checkPredictions({ predictionsPath, displayPath: "linked.csv", testPath: path.join(dir, "test.csv"), context: context() });
+    const report = await checkPredictions({
+      predictionsPath,
+      displayPath: "linked.csv",
+      testPath: path.join(dir, "test.csv"),
+      context: context(),
+    });
     expect(report.checks.map(formatCheck)).toEqual(["FAIL file: linked.csv is not a regular file"]);
     expect(report.passed).toBe(false);
   });
@@ -74,7 +93,11 @@ describe("checkPredictions", () => {
       csv: "PassengerId,Survived\n1,0\n2,1\n2,1\n9,0\n",
       lines: ["FAIL ids: 2 test ids missing (3, 4); 1 ids repeated (2); 1 ids not in the test file (9)"],
     },
-    { name: "too few rows", csv: "PassengerId,Survived\n1,0\n2,1\n3,1\n", lines: ["FAIL rows: 3 rows, the test file has 4", "FAIL ids: 1 test ids missing (4)"] },
+    {
+      name: "too few rows",
+      csv: "PassengerId,Survived\n1,0\n2,1\n3,1\n",
+      lines: ["FAIL rows: 3 rows, the test file has 4", "FAIL ids: 1 test ids missing (4)"],
+    },
     {
       name: "an extra column",
       csv: "PassengerId,Survived,proba\n1,0,0.1\n2,1,0.9\n3,1,0.8\n4,0,0.2\n",
@@ -90,8 +113,16 @@ describe("checkPredictions", () => {
       csv: "PassengerId,Survived\n1,0\n2,NaN\n3,\n4,inf\n",
       lines: ["FAIL missing values: Survived has 3 missing or infinite values (rows 2, 3, 4)"],
     },
-    { name: "an unknown label", csv: "PassengerId,Survived\n1,0\n2,1\n3,yes\n4,2\n", lines: ["FAIL labels: 2 values are not training labels (yes, 2; expected one of 0, 1)"] },
-    { name: "semicolons", csv: "PassengerId;Survived\n1;0\n2;1\n3;1\n4;0\n", lines: ['FAIL format: fields are separated by ";", not commas'] },
+    {
+      name: "an unknown label",
+      csv: "PassengerId,Survived\n1,0\n2,1\n3,yes\n4,2\n",
+      lines: ["FAIL labels: 2 values are not training labels (yes, 2; expected one of 0, 1)"],
+    },
+    {
+      name: "semicolons",
+      csv: "PassengerId;Survived\n1;0\n2;1\n3;1\n4;0\n",
+      lines: ['FAIL format: fields are separated by ";", not commas'],
+    },
     { name: "a ragged file", csv: "PassengerId,Survived\n1,0\n2,1,7\n", lines: ["FAIL format: not a readable CSV: "] },
   ];
 
@@ -103,7 +134,10 @@ describe("checkPredictions", () => {
   });
 
   it("checks class probabilities: range and row sums", async () => {
-    const ctx = context({ problemType: ProblemType.MULTICLASS, labelValues: ["a", "b", "c"] }, { columns: ["PassengerId", "a", "b", "c"], classProbabilities: true });
+    const ctx = context(
+      { problemType: ProblemType.MULTICLASS, labelValues: ["a", "b", "c"] },
+      { columns: ["PassengerId", "a", "b", "c"], classProbabilities: true },
+    );
     const good = await check("PassengerId,a,b,c\n1,0.2,0.3,0.5\n2,1,0,0\n3,0.333333,0.333333,0.333334\n4,0.1,0.1,0.8\n", ctx);
     expect(good.lines).toContain("PASS probabilities: every row holds probabilities summing to 1");
     expect(good.passed).toBe(true);

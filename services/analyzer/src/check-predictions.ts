@@ -93,7 +93,10 @@ async function readTest(testPath: string, format: TableFormat | undefined): Prom
     return await readTable(testPath, format === undefined ? {} : { format });
   } catch (error) {
     // Perception has read this file before: failing here is not the program's fault.
-    throw new FailedPreconditionError(`the test file cannot be read to check predictions: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new FailedPreconditionError(
+      `the test file cannot be read to check predictions: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
 }
 
@@ -109,7 +112,11 @@ function checkColumns(expected: string[], actual: string[]): OutputCheck {
     extra.length > 0 ? `unexpected ${extra.join(", ")}` : "",
     missing.length === 0 && extra.length === 0 ? "wrong order" : "",
   ].filter((problem) => problem !== "");
-  return { name: "columns", status: "fail", detail: `expected [${expected.join(", ")}], got [${actual.join(", ")}] (${problems.join("; ")})` };
+  return {
+    name: "columns",
+    status: "fail",
+    detail: `expected [${expected.join(", ")}], got [${actual.join(", ")}] (${problems.join("; ")})`,
+  };
 }
 
 function checkIds(idColumn: string, test: Table, predictions: Table): OutputCheck {
@@ -165,19 +172,27 @@ function checkValues(context: PerceptualContext, columns: string[], predictions:
         return value === undefined || value < 0 || value > 1;
       }),
     );
-    const badSums = columns.length < 2 ? [] : rowNumbers(predictions.rows, (row) => {
-      const values = cellsOf(row).map(finiteNumber);
-      if (values.some((value) => value === undefined)) return false; // reported above
-      return Math.abs(values.reduce((sum: number, value) => sum + (value ?? 0), 0) - 1) > SUM_TOLERANCE;
-    });
+    const badSums =
+      columns.length < 2
+        ? []
+        : rowNumbers(predictions.rows, (row) => {
+            const values = cellsOf(row).map(finiteNumber);
+            if (values.some((value) => value === undefined)) return false; // reported above
+            return Math.abs(values.reduce((sum: number, value) => sum + (value ?? 0), 0) - 1) > SUM_TOLERANCE;
+          });
     const problems = [
-      outOfRange.length > 0 ? `${outOfRange.length} rows have a value that is not a probability in [0, 1] (rows ${examples(outOfRange)})` : "",
+      outOfRange.length > 0
+        ? `${outOfRange.length} rows have a value that is not a probability in [0, 1] (rows ${examples(outOfRange)})`
+        : "",
       badSums.length > 0 ? `${badSums.length} rows do not sum to 1 (rows ${examples(badSums)})` : "",
     ].filter((problem) => problem !== "");
-    const holds = positiveClass !== "" ? `the probability of class ${positiveClass}` : `probabilities${columns.length > 1 ? " summing to 1" : ""}`;
-    return [problems.length === 0
-      ? { name: "probabilities", status: "pass", detail: `every row holds ${holds}` }
-      : { name: "probabilities", status: "fail", detail: problems.join("; ") }];
+    const holds =
+      positiveClass !== "" ? `the probability of class ${positiveClass}` : `probabilities${columns.length > 1 ? " summing to 1" : ""}`;
+    return [
+      problems.length === 0
+        ? { name: "probabilities", status: "pass", detail: `every row holds ${holds}` }
+        : { name: "probabilities", status: "fail", detail: problems.join("; ") },
+    ];
   }
   if (classification) {
     if (labels.size === 0) return [{ name: "labels", status: "skip", detail: "the training labels are not known" }];
@@ -185,15 +200,25 @@ function checkValues(context: PerceptualContext, columns: string[], predictions:
     for (const row of predictions.rows) {
       for (const cell of cellsOf(row)) if (!isAbsent(cell, labels) && !labels.has(cellKey(cell))) unknown.add(cellKey(cell));
     }
-    return [unknown.size === 0
-      ? { name: "labels", status: "pass", detail: `every label is one of ${labels.size} training labels` }
-      : { name: "labels", status: "fail", detail: `${unknown.size} values are not training labels (${examples([...unknown])}; expected one of ${examples([...labels], 10)})` }];
+    return [
+      unknown.size === 0
+        ? { name: "labels", status: "pass", detail: `every label is one of ${labels.size} training labels` }
+        : {
+            name: "labels",
+            status: "fail",
+            detail: `${unknown.size} values are not training labels (${examples([...unknown])}; expected one of ${examples([...labels], 10)})`,
+          },
+    ];
   }
   if (context.problemType === ProblemType.REGRESSION) {
-    const rows = rowNumbers(predictions.rows, (row) => cellsOf(row).some((cell) => !isAbsent(cell, labels) && finiteNumber(cell) === undefined));
-    return [rows.length === 0
-      ? { name: "numbers", status: "pass", detail: "every prediction is a finite number" }
-      : { name: "numbers", status: "fail", detail: `${rows.length} rows hold a value that is not a number (rows ${examples(rows)})` }];
+    const rows = rowNumbers(predictions.rows, (row) =>
+      cellsOf(row).some((cell) => !isAbsent(cell, labels) && finiteNumber(cell) === undefined),
+    );
+    return [
+      rows.length === 0
+        ? { name: "numbers", status: "pass", detail: "every prediction is a finite number" }
+        : { name: "numbers", status: "fail", detail: `${rows.length} rows hold a value that is not a number (rows ${examples(rows)})` },
+    ];
   }
   return [{ name: "values", status: "skip", detail: "the problem type is not known" }];
 }

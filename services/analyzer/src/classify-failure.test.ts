@@ -30,7 +30,12 @@ const PANDAS_KEY_ERROR = [
   traceback(
     14,
     "y = train['price']",
-    [`  File "${SITE}/pandas/core/frame.py", line 4113, in __getitem__`, "    indexer = self.columns.get_loc(key)", `  File "${SITE}/pandas/core/indexes/base.py", line 3819, in get_loc`, "    raise KeyError(key) from err"],
+    [
+      `  File "${SITE}/pandas/core/frame.py", line 4113, in __getitem__`,
+      "    indexer = self.columns.get_loc(key)",
+      `  File "${SITE}/pandas/core/indexes/base.py", line 3819, in get_loc`,
+      "    raise KeyError(key) from err",
+    ],
     "KeyError: 'price'",
   ),
 ].join("\n");
@@ -52,7 +57,12 @@ const cases: { name: string; stderr: string; category: FailureCategory; summary:
   },
   {
     name: "a name missing from an installed module",
-    stderr: traceback(5, "from sklearn.metrics import root_mean_squared_error", [], "ImportError: cannot import name 'root_mean_squared_error' from 'sklearn.metrics' (/work/.venv/lib/python3.11/site-packages/sklearn/metrics/__init__.py)"),
+    stderr: traceback(
+      5,
+      "from sklearn.metrics import root_mean_squared_error",
+      [],
+      "ImportError: cannot import name 'root_mean_squared_error' from 'sklearn.metrics' (/work/.venv/lib/python3.11/site-packages/sklearn/metrics/__init__.py)",
+    ),
     category: FailureCategory.MISSING_MODULE,
     module: "sklearn.metrics",
     summary: /^Python module 'sklearn.metrics'/,
@@ -78,7 +88,15 @@ const cases: { name: string; stderr: string; category: FailureCategory; summary:
   },
   {
     name: "columns missing at transform",
-    stderr: traceback(20, "ct.transform(test)", [`  File "${SITE}/sklearn/compose/_column_transformer.py", line 1066, in transform`, '    raise ValueError(f"columns are missing: {diff}")'], "ValueError: columns are missing: {'b'}"),
+    stderr: traceback(
+      20,
+      "ct.transform(test)",
+      [
+        `  File "${SITE}/sklearn/compose/_column_transformer.py", line 1066, in transform`,
+        '    raise ValueError(f"columns are missing: {diff}")',
+      ],
+      "ValueError: columns are missing: {'b'}",
+    ),
     category: FailureCategory.BAD_COLUMN,
     columns: ["b"],
     summary: /'b'/,
@@ -91,7 +109,12 @@ const cases: { name: string; stderr: string; category: FailureCategory; summary:
   },
   {
     name: "a feature count mismatch",
-    stderr: traceback(30, "model.predict(X_test)", [`  File "${SITE}/sklearn/utils/validation.py", line 2926, in _check_n_features`, "    raise ValueError("], "ValueError: X has 4 features, but LGBMClassifier is expecting 3 features as input."),
+    stderr: traceback(
+      30,
+      "model.predict(X_test)",
+      [`  File "${SITE}/sklearn/utils/validation.py", line 2926, in _check_n_features`, "    raise ValueError("],
+      "ValueError: X has 4 features, but LGBMClassifier is expecting 3 features as input.",
+    ),
     category: FailureCategory.SHAPE_MISMATCH,
     summary: /^ValueError: X has 4 features/,
   },
@@ -109,7 +132,12 @@ const cases: { name: string; stderr: string; category: FailureCategory; summary:
   },
   {
     name: "a numpy allocation",
-    stderr: traceback(2, "x = np.ones((200000, 200000))", [], "numpy._core._exceptions._ArrayMemoryError: Unable to allocate 298. GiB for an array with shape (200000, 200000) and data type float64"),
+    stderr: traceback(
+      2,
+      "x = np.ones((200000, 200000))",
+      [],
+      "numpy._core._exceptions._ArrayMemoryError: Unable to allocate 298. GiB for an array with shape (200000, 200000) and data type float64",
+    ),
     category: FailureCategory.OUT_OF_MEMORY,
     summary: /_ArrayMemoryError: Unable to allocate 298\. GiB/,
   },
@@ -121,25 +149,46 @@ const cases: { name: string; stderr: string; category: FailureCategory; summary:
   },
   {
     name: "a C++ allocation failure before a generic exception",
-    stderr: "terminate called after throwing an instance of 'std::bad_alloc'\n  what():  std::bad_alloc\n" + traceback(40, "model.fit(X, y)", [], "lightgbm.basic.LightGBMError: std::bad_alloc"),
+    stderr:
+      "terminate called after throwing an instance of 'std::bad_alloc'\n  what():  std::bad_alloc\n" +
+      traceback(40, "model.fit(X, y)", [], "lightgbm.basic.LightGBMError: std::bad_alloc"),
     category: FailureCategory.OUT_OF_MEMORY,
     summary: /LightGBMError: std::bad_alloc/,
   },
   {
     name: "an unclosed parenthesis",
-    stderr: ['  File "/data/acme/task-1/iter-001/main.py", line 2', "    print('a'", "         ^", "SyntaxError: '(' was never closed", ""].join("\n"),
+    stderr: [
+      '  File "/data/acme/task-1/iter-001/main.py", line 2',
+      "    print('a'",
+      "         ^",
+      "SyntaxError: '(' was never closed",
+      "",
+    ].join("\n"),
     category: FailureCategory.SYNTAX_ERROR,
     summary: /^SyntaxError: '\(' was never closed \(main\.py line 2\)$/,
   },
   {
     name: "bad indentation",
-    stderr: ['  File "/data/acme/task-1/iter-001/main.py", line 2', "    print(1)", "    ^", "IndentationError: expected an indented block after function definition on line 1"].join("\n"),
+    stderr: [
+      '  File "/data/acme/task-1/iter-001/main.py", line 2',
+      "    print(1)",
+      "    ^",
+      "IndentationError: expected an indented block after function definition on line 1",
+    ].join("\n"),
     category: FailureCategory.SYNTAX_ERROR,
     summary: /IndentationError/,
   },
   {
     name: "a string where a float is needed",
-    stderr: traceback(25, "model.fit(X, y)", [`  File "${SITE}/sklearn/utils/_array_api.py", line 983, in _asarray_with_order`, "    array = numpy.asarray(array, order=order, dtype=dtype)"], "ValueError: could not convert string to float: 'male'"),
+    stderr: traceback(
+      25,
+      "model.fit(X, y)",
+      [
+        `  File "${SITE}/sklearn/utils/_array_api.py", line 983, in _asarray_with_order`,
+        "    array = numpy.asarray(array, order=order, dtype=dtype)",
+      ],
+      "ValueError: could not convert string to float: 'male'",
+    ),
     category: FailureCategory.TYPE_ERROR,
     summary: /could not convert string to float: 'male'/,
   },
@@ -151,25 +200,45 @@ const cases: { name: string; stderr: string; category: FailureCategory; summary:
   },
   {
     name: "a ufunc on mixed dtypes",
-    stderr: traceback(3, "df['a'] + 'x'", [], "numpy._core._exceptions._UFuncNoLoopError: ufunc 'add' did not contain a loop with signature matching types (dtype('int64'), dtype('<U1')) -> None"),
+    stderr: traceback(
+      3,
+      "df['a'] + 'x'",
+      [],
+      "numpy._core._exceptions._UFuncNoLoopError: ufunc 'add' did not contain a loop with signature matching types (dtype('int64'), dtype('<U1')) -> None",
+    ),
     category: FailureCategory.TYPE_ERROR,
     summary: /_UFuncNoLoopError/,
   },
   {
     name: "a ragged CSV",
-    stderr: traceback(2, "pd.read_csv('../input/train.csv')", ['  File "pandas/_libs/parsers.pyx", line 2061, in pandas._libs.parsers.raise_parser_error'], "pandas.errors.ParserError: Error tokenizing data. C error: Expected 2 fields in line 4, saw 4\n"),
+    stderr: traceback(
+      2,
+      "pd.read_csv('../input/train.csv')",
+      ['  File "pandas/_libs/parsers.pyx", line 2061, in pandas._libs.parsers.raise_parser_error'],
+      "pandas.errors.ParserError: Error tokenizing data. C error: Expected 2 fields in line 4, saw 4\n",
+    ),
     category: FailureCategory.DATA_ERROR,
     summary: /^pandas\.errors\.ParserError: Error tokenizing data/,
   },
   {
     name: "a missing input file",
-    stderr: traceback(2, "pd.read_csv('../input/train.csv')", [`  File "${SITE}/pandas/io/common.py", line 873, in get_handle`, "    handle = open("], "FileNotFoundError: [Errno 2] No such file or directory: '../input/train.csv'"),
+    stderr: traceback(
+      2,
+      "pd.read_csv('../input/train.csv')",
+      [`  File "${SITE}/pandas/io/common.py", line 873, in get_handle`, "    handle = open("],
+      "FileNotFoundError: [Errno 2] No such file or directory: '../input/train.csv'",
+    ),
     category: FailureCategory.DATA_ERROR,
     summary: /No such file or directory: '\.\.\/input\/train\.csv'/,
   },
   {
     name: "NaN in the features",
-    stderr: traceback(9, "model.fit(X, y)", [], "ValueError: Input X contains NaN.\nLogisticRegression does not accept missing values encoded as NaN natively."),
+    stderr: traceback(
+      9,
+      "model.fit(X, y)",
+      [],
+      "ValueError: Input X contains NaN.\nLogisticRegression does not accept missing values encoded as NaN natively.",
+    ),
     category: FailureCategory.DATA_ERROR,
     summary: /^ValueError: Input X contains NaN\. \(main\.py line 9\)$/,
   },
@@ -212,13 +281,20 @@ describe("classifyFailure", () => {
     });
     const cancelled = create(ExecutionResultSchema, { exitCode: -1, signal: "SIGTERM", cancelled: true });
     expect(classifyFailure({ result: cancelled, stderr, stdout: "" }).category).toBe(FailureCategory.CANCELLED);
-    const killed = create(ExecutionResultSchema, { exitCode: -1, signal: "SIGKILL", peakMemoryBytes: 3n * 1024n ** 3n, duration: durationFromMs(42_000) });
+    const killed = create(ExecutionResultSchema, {
+      exitCode: -1,
+      signal: "SIGKILL",
+      peakMemoryBytes: 3n * 1024n ** 3n,
+      duration: durationFromMs(42_000),
+    });
     expect(classifyFailure({ result: killed, stderr, stdout: "" })).toMatchObject({
       category: FailureCategory.OUT_OF_MEMORY,
       summary: expect.stringMatching(/killed \(SIGKILL\) after 42 s.*3072 MiB/),
     });
     const shellKilled = create(ExecutionResultSchema, { exitCode: 137 });
-    expect(classifyFailure({ result: shellKilled, stderr: "run.sh: line 1:  1234 Killed  python main.py\n", stdout: "" }).category).toBe(FailureCategory.OUT_OF_MEMORY);
+    expect(classifyFailure({ result: shellKilled, stderr: "run.sh: line 1:  1234 Killed  python main.py\n", stdout: "" }).category).toBe(
+      FailureCategory.OUT_OF_MEMORY,
+    );
   });
 
   it("reports a signal it did not send as a runtime error", () => {

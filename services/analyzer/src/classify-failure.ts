@@ -44,9 +44,15 @@ const RULES: [FailureCategory, (exception: PythonException) => boolean][] = [
   [FailureCategory.DATA_ERROR, (e) => /Error tokenizing data|Input (X |y )?contains (NaN|infinity)|No columns to parse/.test(e.message)],
   [
     FailureCategory.SHAPE_MISMATCH,
-    (e) => /shape|Length of values|feature_names mismatch|number of features|inconsistent numbers of samples|features, but \w+ is expecting|feature names should match/i.test(e.message),
+    (e) =>
+      /shape|Length of values|feature_names mismatch|number of features|inconsistent numbers of samples|features, but \w+ is expecting|feature names should match/i.test(
+        e.message,
+      ),
   ],
-  [FailureCategory.TYPE_ERROR, (e) => /could not convert string to float|invalid literal for|dtype|Cannot cast|Unknown label type/i.test(e.message)],
+  [
+    FailureCategory.TYPE_ERROR,
+    (e) => /could not convert string to float|invalid literal for|dtype|Cannot cast|Unknown label type/i.test(e.message),
+  ],
 ];
 
 /**

@@ -29,7 +29,14 @@ function sequence(first: string, failures: FailureDiagnosis[], maxIterations = 2
   for (const [index, failure] of failures.entries()) {
     const step = decideNextStep({ diagnosis: failure, iteration: index + 1, tool, attempts: [...attempts], context, maxIterations });
     steps.push(step);
-    attempts.push(create(AttemptSchema, { iteration: index + 1, tool, verdict: step.kind === "fix" ? Verdict.FIX : Verdict.GIVE_UP, failure: failure.category }));
+    attempts.push(
+      create(AttemptSchema, {
+        iteration: index + 1,
+        tool,
+        verdict: step.kind === "fix" ? Verdict.FIX : Verdict.GIVE_UP,
+        failure: failure.category,
+      }),
+    );
     if (step.kind === "give_up") break;
     tool = step.fix.tool;
   }
@@ -42,7 +49,15 @@ function summarize(step: NextStep): [string, number] | string {
 }
 
 function input(overrides: Partial<NextStepInput>): NextStepInput {
-  return { diagnosis: diagnosis(FailureCategory.RUNTIME_ERROR), iteration: 1, tool: "lightgbm", attempts: [], context, maxIterations: 10, ...overrides };
+  return {
+    diagnosis: diagnosis(FailureCategory.RUNTIME_ERROR),
+    iteration: 1,
+    tool: "lightgbm",
+    attempts: [],
+    context,
+    maxIterations: 10,
+    ...overrides,
+  };
 }
 
 const missing = (module: string) => diagnosis(FailureCategory.MISSING_MODULE, { module });
@@ -69,7 +84,9 @@ describe("decideNextStep", () => {
       ["xgboost", 0],
       ["xgboost", 1],
     ]);
-    expect(steps[0]).toMatchObject({ fix: { plan: "Run lightgbm again at reduce level 1 (less data, lighter models): it ran out of memory." } });
+    expect(steps[0]).toMatchObject({
+      fix: { plan: "Run lightgbm again at reduce level 1 (less data, lighter models): it ran out of memory." },
+    });
     expect(steps[2]).toMatchObject({ fix: { plan: "Switch from lightgbm to xgboost: it ran out of memory even at reduce level 2." } });
   });
 
@@ -86,7 +103,11 @@ describe("decideNextStep", () => {
   });
 
   it("keeps the reduce level a tool reached when it then fails for another reason", () => {
-    const steps = sequence("lightgbm", [diagnosis(FailureCategory.OUT_OF_MEMORY), diagnosis(FailureCategory.TYPE_ERROR), diagnosis(FailureCategory.SHAPE_MISMATCH)]);
+    const steps = sequence("lightgbm", [
+      diagnosis(FailureCategory.OUT_OF_MEMORY),
+      diagnosis(FailureCategory.TYPE_ERROR),
+      diagnosis(FailureCategory.SHAPE_MISMATCH),
+    ]);
     expect(steps.map(summarize)).toEqual([
       ["lightgbm", 1],
       ["lightgbm", 1],
@@ -96,11 +117,17 @@ describe("decideNextStep", () => {
   });
 
   it("skips tools that already failed to import when switching", () => {
-    const attempts = [create(AttemptSchema, { iteration: 1, tool: "xgboost", failure: FailureCategory.MISSING_MODULE, verdict: Verdict.FIX })];
+    const attempts = [
+      create(AttemptSchema, { iteration: 1, tool: "xgboost", failure: FailureCategory.MISSING_MODULE, verdict: Verdict.FIX }),
+    ];
     const step = decideNextStep(input({ iteration: 3, attempts, diagnosis: diagnosis(FailureCategory.SYNTAX_ERROR), tool: "lightgbm" }));
     expect(summarize(step)).toEqual(["lightgbm", 0]);
     const again = decideNextStep(
-      input({ iteration: 3, attempts: [...attempts, create(AttemptSchema, { iteration: 2, tool: "lightgbm", failure: FailureCategory.DATA_ERROR })], tool: "lightgbm" }),
+      input({
+        iteration: 3,
+        attempts: [...attempts, create(AttemptSchema, { iteration: 2, tool: "lightgbm", failure: FailureCategory.DATA_ERROR })],
+        tool: "lightgbm",
+      }),
     );
     expect(summarize(again)).toEqual(["sklearn", 0]);
   });
@@ -113,7 +140,11 @@ describe("decideNextStep", () => {
     const step = decideNextStep(input({ diagnosis: diagnosis(FailureCategory.BAD_COLUMN, { columns: ["price"] }) }));
     expect(step).toMatchObject({
       kind: "fix",
-      fix: { tool: "lightgbm", labelColumn: "SalePrice", plan: "Use 'SalePrice' as the label column: 'price' is not a column of the training data." },
+      fix: {
+        tool: "lightgbm",
+        labelColumn: "SalePrice",
+        plan: "Use 'SalePrice' as the label column: 'price' is not a column of the training data.",
+      },
     });
   });
 
@@ -130,10 +161,16 @@ describe("decideNextStep", () => {
   });
 
   it("gives up when the iterations or the time are used, or the task was cancelled", () => {
-    expect(decideNextStep(input({ iteration: 5, maxIterations: 5 }))).toEqual({ kind: "give_up", reason: "all 5 iterations of the budget are used" });
+    expect(decideNextStep(input({ iteration: 5, maxIterations: 5 }))).toEqual({
+      kind: "give_up",
+      reason: "all 5 iterations of the budget are used",
+    });
     expect(decideNextStep(input({ secondsLeft: 9.7 }))).toEqual({ kind: "give_up", reason: "only 9 s are left before the deadline" });
     expect(decideNextStep(input({ secondsLeft: 600 })).kind).toBe("fix");
-    expect(decideNextStep(input({ diagnosis: diagnosis(FailureCategory.CANCELLED) }))).toEqual({ kind: "give_up", reason: "the task was cancelled" });
+    expect(decideNextStep(input({ diagnosis: diagnosis(FailureCategory.CANCELLED) }))).toEqual({
+      kind: "give_up",
+      reason: "the task was cancelled",
+    });
   });
 
   it("keeps plans on one bounded line", () => {

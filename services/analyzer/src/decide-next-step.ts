@@ -47,7 +47,10 @@ export function decideNextStep(input: NextStepInput): NextStep {
   if (input.secondsLeft !== undefined && input.secondsLeft < MIN_SECONDS_FOR_RUN) {
     return { kind: "give_up", reason: `only ${Math.max(0, Math.floor(input.secondsLeft))} s are left before the deadline` };
   }
-  const history: HistoryEntry[] = [...input.attempts.map(({ tool, failure }) => ({ tool, failure })), { tool, failure: diagnosis.category }];
+  const history: HistoryEntry[] = [
+    ...input.attempts.map(({ tool, failure }) => ({ tool, failure })),
+    { tool, failure: diagnosis.category },
+  ];
   const priorReductions = input.attempts.filter((attempt) => attempt.tool === tool && RESOURCE_FAILURES.has(attempt.failure)).length;
 
   if (diagnosis.category === FailureCategory.MISSING_MODULE) {
@@ -59,7 +62,10 @@ export function decideNextStep(input: NextStepInput): NextStep {
       return switchTool(input, history, `it ran out of ${what} even at reduce level ${priorReductions}`);
     }
     const level = priorReductions + 1;
-    return fix({ tool, reduceLevel: level }, `Run ${tool} again at reduce level ${level} (less data, lighter models): it ran out of ${what}.`);
+    return fix(
+      { tool, reduceLevel: level },
+      `Run ${tool} again at reduce level ${level} (less data, lighter models): it ran out of ${what}.`,
+    );
   }
   const failures = bugFailures(history, tool);
   if (failures >= MAX_FAILURES_PER_TOOL) {
@@ -110,15 +116,27 @@ function sameToolFix(input: NextStepInput, reduceLevel: number): NextStep {
     case FailureCategory.SYNTAX_ERROR:
       return fix({ tool, reduceLevel }, `Rewrite the ${tool} program without the syntax error: ${cause}`);
     case FailureCategory.TYPE_ERROR:
-      return fix({ tool, reduceLevel }, `Fix the column types in the ${tool} program (encode text and categorical columns, cast numbers): ${cause}`);
+      return fix(
+        { tool, reduceLevel },
+        `Fix the column types in the ${tool} program (encode text and categorical columns, cast numbers): ${cause}`,
+      );
     case FailureCategory.SHAPE_MISMATCH:
-      return fix({ tool, reduceLevel }, `Give the ${tool} model the same features, in the same order, for training and prediction: ${cause}`);
+      return fix(
+        { tool, reduceLevel },
+        `Give the ${tool} model the same features, in the same order, for training and prediction: ${cause}`,
+      );
     case FailureCategory.DATA_ERROR:
-      return fix({ tool, reduceLevel }, `Fix how the ${tool} program reads and cleans the data (paths under ../input, parsing, missing values): ${cause}`);
+      return fix(
+        { tool, reduceLevel },
+        `Fix how the ${tool} program reads and cleans the data (paths under ../input, parsing, missing values): ${cause}`,
+      );
     case FailureCategory.MISSING_OUTPUT:
     case FailureCategory.INVALID_OUTPUT: {
       const columns = context.output?.columns.join(", ") ?? "";
-      return fix({ tool, reduceLevel }, `Make the ${tool} program write ${OUTPUTS_DIR}/${context.output?.fileName ?? ""} with columns [${columns}], one row per test row: ${cause}`);
+      return fix(
+        { tool, reduceLevel },
+        `Make the ${tool} program write ${OUTPUTS_DIR}/${context.output?.fileName ?? ""} with columns [${columns}], one row per test row: ${cause}`,
+      );
     }
     default:
       return fix({ tool, reduceLevel }, `Fix the ${tool} program: ${cause}`);

@@ -35,7 +35,10 @@ export function findException(log: string): PythonException | undefined {
     }
     const frames = lines.slice(start, index);
     // Frames run outermost first, so the last one in main.py is where it broke.
-    const located = frames.map((line) => PROGRAM_FRAME.exec(line)).filter((found) => found !== null).at(-1);
+    const located = frames
+      .map((line) => PROGRAM_FRAME.exec(line))
+      .filter((found) => found !== null)
+      .at(-1);
     return {
       type: match[2]!,
       line: lines[index]!.trim(),

@@ -2,7 +2,15 @@ import { create } from "@bufbuild/protobuf";
 import { followEnvelope, type EventBus } from "@mlzero/bus";
 import type { Logger } from "@mlzero/logging";
 import { FinishedTasks, failTaskOnDomainError, runTimeLimitSeconds } from "@mlzero/pipeline";
-import { CodeGeneratedSchema, CoderService, GenerateRequestSchema, Verdict, type EventEnvelope, type Fix, type TaskContext } from "@mlzero/proto";
+import {
+  CodeGeneratedSchema,
+  CoderService,
+  GenerateRequestSchema,
+  Verdict,
+  type EventEnvelope,
+  type Fix,
+  type TaskContext,
+} from "@mlzero/proto";
 import { serve } from "@mlzero/rpc";
 import type { ServiceModule } from "@mlzero/service";
 import type { Coder } from "./offline-coder.js";
@@ -38,7 +46,10 @@ export function createCoderModule({ coder, bus, logger }: CoderModuleOptions): S
         }),
       );
       logger.info({ taskId: cause.taskId, tenant: cause.tenant, iteration: request.iteration, tool: program.tool }, "program generated");
-      await bus.publish("CodeGenerated", create(CodeGeneratedSchema, { envelope: followEnvelope(cause, request.iteration), task, program }));
+      await bus.publish(
+        "CodeGenerated",
+        create(CodeGeneratedSchema, { envelope: followEnvelope(cause, request.iteration), task, program }),
+      );
     });
   }
 

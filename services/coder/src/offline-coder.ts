@@ -1,7 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { FailedPreconditionError } from "@mlzero/errors";
 import { renderProgram } from "@mlzero/program";
-import { KnowledgeKind, ProgramSchema, type GenerateRequest, type Program, type RetrieveRequest, type RetrieveResponse } from "@mlzero/proto";
+import {
+  KnowledgeKind,
+  ProgramSchema,
+  type GenerateRequest,
+  type Program,
+  type RetrieveRequest,
+  type RetrieveResponse,
+} from "@mlzero/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { RetrieveRequestSchema } from "@mlzero/proto";
 import { programConfigFor } from "./program-config-for.js";

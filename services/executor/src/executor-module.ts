@@ -67,10 +67,19 @@ export function createExecutorModule(options: ExecutorModuleOptions): ServiceMod
       },
     });
     logger.info(
-      { taskId: envelope.taskId, tenant: envelope.tenant, iteration: envelope.iteration, exitCode: result.exitCode, seconds: durationMs(result.duration!) / 1000 },
+      {
+        taskId: envelope.taskId,
+        tenant: envelope.tenant,
+        iteration: envelope.iteration,
+        exitCode: result.exitCode,
+        seconds: durationMs(result.duration!) / 1000,
+      },
       "program finished",
     );
-    await bus.publish("ExecutionFinished", create(ExecutionFinishedSchema, { envelope: followEnvelope(envelope), task: event.task, program, result }));
+    await bus.publish(
+      "ExecutionFinished",
+      create(ExecutionFinishedSchema, { envelope: followEnvelope(envelope), task: event.task, program, result }),
+    );
   }
 
   return {
@@ -104,7 +113,10 @@ export function createExecutorModule(options: ExecutorModuleOptions): ServiceMod
           const key = `${envelope.tenant}/${envelope.taskId}/${event.program.candidateId}`;
           if (started.has(key)) return;
           started.add(key);
-          await bus.publish("ExecutionStarted", create(ExecutionStartedSchema, { envelope: followEnvelope(envelope), candidateId: event.program.candidateId }));
+          await bus.publish(
+            "ExecutionStarted",
+            create(ExecutionStartedSchema, { envelope: followEnvelope(envelope), candidateId: event.program.candidateId }),
+          );
           const run = runAndReport(event)
             .catch(async (error: unknown) => {
               logger.error({ taskId: envelope.taskId, tenant: envelope.tenant, err: describeError(error) }, "program could not be run");

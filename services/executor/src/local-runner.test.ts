@@ -165,7 +165,8 @@ describe("createLocalRunner", () => {
   it("kills the whole process tree at the time limit, SIGTERM first", async () => {
     // main.py starts a child that ignores SIGTERM; the child starts a
     // grandchild in a new session that ignores it too. Both report their pids.
-    const grandchild = "import os, signal, time; os.setsid(); signal.signal(signal.SIGTERM, signal.SIG_IGN); print(os.getpid(), flush=True); time.sleep(1000)";
+    const grandchild =
+      "import os, signal, time; os.setsid(); signal.signal(signal.SIGTERM, signal.SIG_IGN); print(os.getpid(), flush=True); time.sleep(1000)";
     const child = [
       "import signal, subprocess, sys, time",
       "signal.signal(signal.SIGTERM, signal.SIG_IGN)",
@@ -191,17 +192,15 @@ describe("createLocalRunner", () => {
     // The two stubborn processes only went after the grace period.
     expect(elapsed).toBeGreaterThanOrEqual(2_700);
     const dir = workspace.iterationDir(1);
-    const pids = [await readFile(path.join(dir, "child.pid"), "utf8"), await readFile(path.join(dir, "grandchild.pid"), "utf8")].map(Number);
+    const pids = [await readFile(path.join(dir, "child.pid"), "utf8"), await readFile(path.join(dir, "grandchild.pid"), "utf8")].map(
+      Number,
+    );
     expect(pids.every((pid) => pid > 0)).toBe(true);
     expect(pids.filter(alive)).toEqual([]);
   });
 
   it("kills what a finished program left running in the background", async () => {
-    const code = [
-      "import subprocess",
-      "p = subprocess.Popen(['sleep', '1000'])",
-      "open('sleep.pid', 'w').write(f'{p.pid}\\n')",
-    ].join("\n");
+    const code = ["import subprocess", "p = subprocess.Popen(['sleep', '1000'])", "open('sleep.pid', 'w').write(f'{p.pid}\\n')"].join("\n");
     const started = Date.now();
     const result = await runner().run(request(code));
     expect(result.exitCode).toBe(0);

@@ -64,7 +64,10 @@ const PIPE_DRAIN_MS = 2_000;
  */
 export function createLocalRunner(options: LocalRunnerOptions): ProgramRunner {
   const prlimitBin = options.prlimitBin ?? "/usr/bin/prlimit";
-  for (const [what, file] of [["python", options.pythonBin], ["prlimit", prlimitBin]] as const) {
+  for (const [what, file] of [
+    ["python", options.pythonBin],
+    ["prlimit", prlimitBin],
+  ] as const) {
     try {
       accessSync(file, constants.X_OK);
     } catch (error) {
@@ -168,11 +171,12 @@ async function runOnce(request: RunRequest, active: ActiveRun, settings: Setting
   // detached: the launcher becomes leader of a new session and process
   // group, so the whole tree can be found and killed together. prlimit
   // applies the limits and then execs the shell in the same process.
-  const child = spawn(
-    settings.prlimitBin,
-    [`--data=${memoryLimit}`, "--core=0", "--", "/bin/sh", ITERATION_FILES.launcher],
-    { cwd: staged.dir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawn(settings.prlimitBin, [`--data=${memoryLimit}`, "--core=0", "--", "/bin/sh", ITERATION_FILES.launcher], {
+    cwd: staged.dir,
+    env,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   await once(child, "spawn");
   // Listening after "spawn" is safe: "exit" comes in a later event-loop turn.
   const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
@@ -198,13 +202,15 @@ async function runOnce(request: RunRequest, active: ActiveRun, settings: Setting
       .catch(() => undefined); // a missed sample only lowers the estimate
   }, settings.memorySampleIntervalMs);
   const { onProgress } = request;
-  const progress = onProgress && setInterval(() => {
-    try {
-      onProgress({ elapsedMs: Date.now() - startedAt, logTail: combinedTail.tail() });
-    } catch {
-      // A failing listener must not break the run it listens to.
-    }
-  }, settings.progressIntervalMs);
+  const progress =
+    onProgress &&
+    setInterval(() => {
+      try {
+        onProgress({ elapsedMs: Date.now() - startedAt, logTail: combinedTail.tail() });
+      } catch {
+        // A failing listener must not break the run it listens to.
+      }
+    }, settings.progressIntervalMs);
   const deadline = setTimeout(() => void active.stop("timeout"), Math.min(timeLimitMs, MAX_TIMER_MS));
 
   const [exitCode, signal] = await exited;

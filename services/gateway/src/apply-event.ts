@@ -90,7 +90,8 @@ export function applyEvent<N extends Exclude<EventName, "TaskFinished">>(board: 
           }),
         );
         task.iterations.sort((a, b) => a.iteration - b.iteration);
-        if (analysis?.score !== undefined && (task.bestScore === undefined || analysis.verdict === Verdict.SUCCESS)) task.bestScore = analysis.score;
+        if (analysis?.score !== undefined && (task.bestScore === undefined || analysis.verdict === Verdict.SUCCESS))
+          task.bestScore = analysis.score;
         if (analysis?.verdict === Verdict.FIX) {
           advance(task, record, iteration + 1, "coding", TaskState.CODING);
           task.message = `iteration ${iteration} failed: ${analysis.summary} Next: ${analysis.fix?.plan ?? "retry"}`;

@@ -98,20 +98,27 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
     await bus.publish("TaskCancelRequested", create(TaskCancelRequestedSchema, { envelope, reason }));
     await bus.publish(
       "TaskFinished",
-      create(TaskFinishedSchema, { envelope: newEnvelope({ taskId: task.taskId, tenant: task.tenant, iteration: task.iteration }), state, reason }),
+      create(TaskFinishedSchema, {
+        envelope: newEnvelope({ taskId: task.taskId, tenant: task.tenant, iteration: task.iteration }),
+        state,
+        reason,
+      }),
     );
   }
 
   function armWatchdog(task: Task, deadlineMs: number): void {
-    const timer = setTimeout(() => {
-      watchdogs.delete(task.taskId);
-      const record = board.get(task.taskId);
-      if (!record || isTerminal(record.task.state)) return;
-      const limit = Math.round(durationMs(task.spec!.budget!.timeLimit!) / 1000);
-      endTask(record.task, TaskState.FAILED, `the task ran past its time limit of ${limit} s`).catch((error: unknown) =>
-        logger.error({ taskId: task.taskId, err: describeError(error) }, "could not end a task past its deadline"),
-      );
-    }, Math.max(0, deadlineMs - Date.now()) + (options.deadlineGraceMs ?? 30_000));
+    const timer = setTimeout(
+      () => {
+        watchdogs.delete(task.taskId);
+        const record = board.get(task.taskId);
+        if (!record || isTerminal(record.task.state)) return;
+        const limit = Math.round(durationMs(task.spec!.budget!.timeLimit!) / 1000);
+        endTask(record.task, TaskState.FAILED, `the task ran past its time limit of ${limit} s`).catch((error: unknown) =>
+          logger.error({ taskId: task.taskId, err: describeError(error) }, "could not end a task past its deadline"),
+        );
+      },
+      Math.max(0, deadlineMs - Date.now()) + (options.deadlineGraceMs ?? 30_000),
+    );
     timer.unref();
     watchdogs.set(task.taskId, timer);
   }
@@ -129,69 +136,69 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
   };
 
   const taskService: ServiceHandlers<typeof TaskService> = {
-        async submit(request) {
-          const key = request.idempotencyKey.trim();
-          const earlier = key ? byIdempotencyKey.get(key) : undefined;
-          if (earlier) return { task: found(earlier).task };
-          const spec = create(TaskSpecSchema, {
-            inputUri: request.spec?.inputUri,
-            description: request.spec?.description,
-            budget: withDefaults(request.spec?.budget, defaults),
-          });
-          const source = inputFolderOf(spec.inputUri);
-          spec.inputUri = source;
-          const taskId = newTaskId();
-          const workspace = taskWorkspace(workspaceRoot, DEFAULT_TENANT, taskId);
-          await stageInput(source, workspace.inputDir);
-          const now = Date.now();
-          const deadlineMs = now + durationMs(spec.budget!.timeLimit!);
-          const task = create(TaskSchema, {
-            taskId,
-            tenant: DEFAULT_TENANT,
-            state: TaskState.QUEUED,
-            spec,
-            createdAt: timestampFromMs(now),
-            message: "queued",
-          });
-          board.add(task);
-          if (key) byIdempotencyKey.set(key, taskId);
-          armWatchdog(task, deadlineMs);
-          await bus.publish(
-            "TaskSubmitted",
-            create(TaskSubmittedSchema, {
-              envelope: newEnvelope({ taskId, tenant: DEFAULT_TENANT, iteration: 0 }),
-              task: create(TaskContextSchema, { spec: task.spec, submittedAt: task.createdAt, deadline: timestampFromMs(deadlineMs) }),
-            }),
-          );
-          logger.info({ taskId, tenant: DEFAULT_TENANT }, "task submitted");
-          return { task };
-        },
+    async submit(request) {
+      const key = request.idempotencyKey.trim();
+      const earlier = key ? byIdempotencyKey.get(key) : undefined;
+      if (earlier) return { task: found(earlier).task };
+      const spec = create(TaskSpecSchema, {
+        inputUri: request.spec?.inputUri,
+        description: request.spec?.description,
+        budget: withDefaults(request.spec?.budget, defaults),
+      });
+      const source = inputFolderOf(spec.inputUri);
+      spec.inputUri = source;
+      const taskId = newTaskId();
+      const workspace = taskWorkspace(workspaceRoot, DEFAULT_TENANT, taskId);
+      await stageInput(source, workspace.inputDir);
+      const now = Date.now();
+      const deadlineMs = now + durationMs(spec.budget!.timeLimit!);
+      const task = create(TaskSchema, {
+        taskId,
+        tenant: DEFAULT_TENANT,
+        state: TaskState.QUEUED,
+        spec,
+        createdAt: timestampFromMs(now),
+        message: "queued",
+      });
+      board.add(task);
+      if (key) byIdempotencyKey.set(key, taskId);
+      armWatchdog(task, deadlineMs);
+      await bus.publish(
+        "TaskSubmitted",
+        create(TaskSubmittedSchema, {
+          envelope: newEnvelope({ taskId, tenant: DEFAULT_TENANT, iteration: 0 }),
+          task: create(TaskContextSchema, { spec: task.spec, submittedAt: task.createdAt, deadline: timestampFromMs(deadlineMs) }),
+        }),
+      );
+      logger.info({ taskId, tenant: DEFAULT_TENANT }, "task submitted");
+      return { task };
+    },
 
-        async get(request) {
-          return { task: found(request.taskId).task };
-        },
+    async get(request) {
+      return { task: found(request.taskId).task };
+    },
 
-        watch(request, context) {
-          found(request.taskId);
-          return board.watch(request.taskId, request.afterSequence, context.signal);
-        },
+    watch(request, context) {
+      found(request.taskId);
+      return board.watch(request.taskId, request.afterSequence, context.signal);
+    },
 
-        async cancel(request) {
-          const record = found(request.taskId);
-          if (!isTerminal(record.task.state)) {
-            await endTask(record.task, TaskState.CANCELLED, request.reason.trim() || "cancelled by the client");
-          }
-          return { task: record.task };
-        },
+    async cancel(request) {
+      const record = found(request.taskId);
+      if (!isTerminal(record.task.state)) {
+        await endTask(record.task, TaskState.CANCELLED, request.reason.trim() || "cancelled by the client");
+      }
+      return { task: record.task };
+    },
 
-        async list(request) {
-          const pageSize = Math.min(request.pageSize || 50, MAX_PAGE_SIZE);
-          const offset = request.pageToken ? decodePageToken(request.pageToken) : 0;
-          const matching = board.all().filter((task) => !request.state || task.state === request.state);
-          const page = matching.slice(offset, offset + pageSize);
-          const next = offset + pageSize < matching.length ? encodePageToken(offset + pageSize) : "";
-          return { tasks: page, nextPageToken: next };
-        },
+    async list(request) {
+      const pageSize = Math.min(request.pageSize || 50, MAX_PAGE_SIZE);
+      const offset = request.pageToken ? decodePageToken(request.pageToken) : 0;
+      const matching = board.all().filter((task) => !request.state || task.state === request.state);
+      const page = matching.slice(offset, offset + pageSize);
+      const next = offset + pageSize < matching.length ? encodePageToken(offset + pageSize) : "";
+      return { tasks: page, nextPageToken: next };
+    },
   };
 
   return {

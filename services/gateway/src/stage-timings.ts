@@ -20,7 +20,8 @@ export class StageTimings {
   /** Milliseconds per stage, summed over iterations. */
   totals(): Record<Stage, number> {
     const at = (mark: Mark, iteration: number) => this.marks.get(`${mark}:${iteration}`);
-    const span = (from: number | undefined, to: number | undefined) => (from !== undefined && to !== undefined ? Math.max(0, to - from) : 0);
+    const span = (from: number | undefined, to: number | undefined) =>
+      from !== undefined && to !== undefined ? Math.max(0, to - from) : 0;
     const totals: Record<Stage, number> = { perception: 0, coding: 0, execution: 0, analysis: 0 };
     totals.perception = span(at("submitted", 0), at("perceived", 0));
     for (let iteration = 1; at("generated", iteration) !== undefined; iteration++) {

@@ -26,7 +26,12 @@ describe("TaskBoard", () => {
     ]);
     // A finished task replays and ends at once; its snapshots did not change after the fact.
     const replay = await collect(board.watch("t1", 0n, new AbortController().signal));
-    expect(replay.map((update) => update.task?.state)).toEqual([TaskState.QUEUED, TaskState.CODING, TaskState.EXECUTING, TaskState.SUCCEEDED]);
+    expect(replay.map((update) => update.task?.state)).toEqual([
+      TaskState.QUEUED,
+      TaskState.CODING,
+      TaskState.EXECUTING,
+      TaskState.SUCCEEDED,
+    ]);
   });
 
   it("ends a watch when its caller goes away", async () => {

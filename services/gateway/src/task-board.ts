@@ -87,7 +87,9 @@ export class TaskBoard {
     const time = timestampNow();
     record.task.sequence += 1n;
     record.task.updatedAt = time;
-    record.history.push(create(WatchResponseSchema, { sequence: record.task.sequence, time, event, task: clone(TaskSchema, record.task), logTail }));
+    record.history.push(
+      create(WatchResponseSchema, { sequence: record.task.sequence, time, event, task: clone(TaskSchema, record.task), logTail }),
+    );
     if (record.history.length > HISTORY_LIMIT) record.history.splice(0, record.history.length - HISTORY_LIMIT);
     for (const listener of [...record.listeners]) listener();
   }

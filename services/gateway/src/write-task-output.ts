@@ -53,7 +53,10 @@ export async function writeTaskOutput(options: WriteTaskOutputOptions): Promise<
 /** Copies each iteration's program and logs to `iterations/iter-NNN/`; returns the folder names. */
 async function copyIterations(workspace: TaskWorkspace, outputDir: string): Promise<string[]> {
   const entries = await readdir(workspace.taskDir, { withFileTypes: true });
-  const names = entries.filter((entry) => entry.isDirectory() && /^iter-\d{3}$/.test(entry.name)).map((entry) => entry.name).sort();
+  const names = entries
+    .filter((entry) => entry.isDirectory() && /^iter-\d{3}$/.test(entry.name))
+    .map((entry) => entry.name)
+    .sort();
   for (const name of names) {
     const target = path.join(outputDir, "iterations", name);
     await mkdir(target, { recursive: true });
@@ -199,7 +202,9 @@ function renderMarkdown(report: TaskReport): string {
   lines.push("## Iterations", "", "| # | tool | verdict | failure | score | seconds | analysis |", "|---|---|---|---|---|---|---|");
   for (const entry of report.history) {
     const analysis = entry.analysis.replace(/\|/g, "\\|").replace(/\s+/g, " ");
-    lines.push(`| ${entry.iteration} | ${entry.tool} | ${entry.verdict} | ${entry.failure} | ${entry.score === null ? "" : entry.score.toFixed(4)} | ${entry.seconds} | ${analysis} |`);
+    lines.push(
+      `| ${entry.iteration} | ${entry.tool} | ${entry.verdict} | ${entry.failure} | ${entry.score === null ? "" : entry.score.toFixed(4)} | ${entry.seconds} | ${analysis} |`,
+    );
   }
   const t = report.timings_seconds;
   lines.push(

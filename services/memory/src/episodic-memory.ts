@@ -80,7 +80,8 @@ export function createEpisodicMemory({ store }: CreateEpisodicMemoryOptions): Ep
         offset = page.nextOffset;
       } while (offset);
       return episodes.sort(
-        (left, right) => left.iteration - right.iteration || (left.candidateId < right.candidateId ? -1 : left.candidateId > right.candidateId ? 1 : 0),
+        (left, right) =>
+          left.iteration - right.iteration || (left.candidateId < right.candidateId ? -1 : left.candidateId > right.candidateId ? 1 : 0),
       );
     },
   };

@@ -121,10 +121,22 @@ describe("loadCorpus on a malformed corpus", () => {
   });
 
   it("names the file and the field of an invalid entry", async () => {
-    await fails(patchTool("lightgbm", (entry) => (entry.priority = "high")), /tools\/lightgbm\.json: priority/);
-    await fails(patchTool("lightgbm", (entry) => (entry.modalities = ["audio"])), /tools\/lightgbm\.json: modalities/);
-    await fails(patchTool("lightgbm", (entry) => (entry.extra = 1)), /tools\/lightgbm\.json: .*extra/);
-    await fails(patchTool("lightgbm", (entry) => (entry.name = "lgbm")), /must match the file name lightgbm/);
+    await fails(
+      patchTool("lightgbm", (entry) => (entry.priority = "high")),
+      /tools\/lightgbm\.json: priority/,
+    );
+    await fails(
+      patchTool("lightgbm", (entry) => (entry.modalities = ["audio"])),
+      /tools\/lightgbm\.json: modalities/,
+    );
+    await fails(
+      patchTool("lightgbm", (entry) => (entry.extra = 1)),
+      /tools\/lightgbm\.json: .*extra/,
+    );
+    await fails(
+      patchTool("lightgbm", (entry) => (entry.name = "lgbm")),
+      /must match the file name lightgbm/,
+    );
   });
 
   it("requires a well-formed template for every tool", async () => {
@@ -155,19 +167,22 @@ describe("loadCorpus on a malformed corpus", () => {
       /templates\/sklearn\.py: it includes \.\.\/tools\/sklearn\.json, which is outside templates\//,
     );
     await fails(include("# mlzero:include ../templates/../../outside.py"), /templates\/sklearn\.py: .*outside templates\//);
-    await fails(include("# mlzero:include /etc/hostname"), /templates\/sklearn\.py: it includes \/etc\/hostname, which is outside templates\//);
-    await fails(include("#mlzero:include common.py"), /templates\/sklearn\.py: malformed include "#mlzero:include common\.py"/);
     await fails(
-      async (dir) => {
-        await include("# mlzero:include nested.py")(dir);
-        await writeFile(path.join(dir, "templates/nested.py"), "# mlzero:include common.py\n");
-      },
-      /templates\/sklearn\.py: it includes templates\/nested\.py, which includes in turn/,
+      include("# mlzero:include /etc/hostname"),
+      /templates\/sklearn\.py: it includes \/etc\/hostname, which is outside templates\//,
     );
+    await fails(include("#mlzero:include common.py"), /templates\/sklearn\.py: malformed include "#mlzero:include common\.py"/);
+    await fails(async (dir) => {
+      await include("# mlzero:include nested.py")(dir);
+      await writeFile(path.join(dir, "templates/nested.py"), "# mlzero:include common.py\n");
+    }, /templates\/sklearn\.py: it includes templates\/nested\.py, which includes in turn/);
   });
 
   it("names a tutorial without sections or for an unknown tool", async () => {
-    await fails((dir) => writeFile(path.join(dir, "tutorials/sklearn/bad.md"), "# Bad\n\nprose only\n"), /tutorials\/sklearn\/bad\.md: it has no/);
+    await fails(
+      (dir) => writeFile(path.join(dir, "tutorials/sklearn/bad.md"), "# Bad\n\nprose only\n"),
+      /tutorials\/sklearn\/bad\.md: it has no/,
+    );
     await fails(
       (dir) => cp(path.join(dir, "tutorials/sklearn"), path.join(dir, "tutorials/catboost"), { recursive: true }),
       /tutorials\/catboost: no registry entry/,

@@ -121,9 +121,7 @@ export function loadCorpus(knowledgeDir: string): Corpus {
   for (const [relative, content] of [...files].sort(([left], [right]) => (left < right ? -1 : 1))) {
     hash.update(`\0${relative}\0${content}`);
   }
-  const tools = entries
-    .sort((left, right) => right.priority - left.priority || (left.name < right.name ? -1 : 1))
-    .map(toolMessage);
+  const tools = entries.sort((left, right) => right.priority - left.priority || (left.name < right.name ? -1 : 1)).map(toolMessage);
   return { version: hash.digest("hex"), tools, templates, chunks };
 }
 
@@ -135,19 +133,21 @@ export function loadCorpus(knowledgeDir: string): Corpus {
  * includes to `included`; an included file may not include in turn.
  */
 function expandIncludes(root: string, relative: string, read: (relative: string) => string, included: Set<string>): string {
-  const lines = read(relative).split("\n").map((line) => {
-    if (!INCLUDE_LINE.test(line)) return line;
-    const name = INCLUDE_FORM.exec(line)?.[1];
-    if (name === undefined) fail(relative, `malformed include ${JSON.stringify(line)}; the form is "${INCLUDE_MARKER} common.py"`);
-    const target = path.posix.normalize(`templates/${name}`);
-    if (name.startsWith("/") || !target.startsWith("templates/")) fail(relative, `it includes ${name}, which is outside templates/`);
-    const file = path.join(root, target);
-    if (!existsSync(file) || !statSync(file).isFile()) fail(relative, `it includes ${name}, but ${target} does not exist`);
-    const text = read(target);
-    if (INCLUDE_LINE.test(text)) fail(relative, `it includes ${target}, which includes in turn: includes do not nest`);
-    included.add(target);
-    return text.replace(/\n$/, "");
-  });
+  const lines = read(relative)
+    .split("\n")
+    .map((line) => {
+      if (!INCLUDE_LINE.test(line)) return line;
+      const name = INCLUDE_FORM.exec(line)?.[1];
+      if (name === undefined) fail(relative, `malformed include ${JSON.stringify(line)}; the form is "${INCLUDE_MARKER} common.py"`);
+      const target = path.posix.normalize(`templates/${name}`);
+      if (name.startsWith("/") || !target.startsWith("templates/")) fail(relative, `it includes ${name}, which is outside templates/`);
+      const file = path.join(root, target);
+      if (!existsSync(file) || !statSync(file).isFile()) fail(relative, `it includes ${name}, but ${target} does not exist`);
+      const text = read(target);
+      if (INCLUDE_LINE.test(text)) fail(relative, `it includes ${target}, which includes in turn: includes do not nest`);
+      included.add(target);
+      return text.replace(/\n$/, "");
+    });
   return lines.join("\n");
 }
 

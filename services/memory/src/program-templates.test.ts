@@ -81,12 +81,20 @@ function rSquared(truth: number[], predicted: number[]): number {
 
 /** Parses the simple CSV the templates write (no quoted fields in these tasks). */
 function parseCsv(text: string): { header: string[]; rows: string[][] } {
-  const [header, ...rows] = text.trimEnd().split("\n").map((line) => line.split(","));
+  const [header, ...rows] = text
+    .trimEnd()
+    .split("\n")
+    .map((line) => line.split(","));
   return { header: header!, rows };
 }
 
 /** Asserts the result line, the score floor and the predictions file of a successful run. */
-async function expectValidRun(result: ProgramRun, task: SyntheticTask, config: ProgramConfig, passes: (score: number) => boolean): Promise<void> {
+async function expectValidRun(
+  result: ProgramRun,
+  task: SyntheticTask,
+  config: ProgramConfig,
+  passes: (score: number) => boolean,
+): Promise<void> {
   expect(result.exitCode, result.stderr.slice(-3000)).toBe(0);
   const resultLines = result.stdout.split("\n").filter((line) => line.startsWith(RESULT_MARKER + " "));
   expect(resultLines).toHaveLength(1);
@@ -119,7 +127,12 @@ async function expectValidRun(result: ProgramRun, task: SyntheticTask, config: P
   } else if (config.positive_class) {
     const probabilities = rows.map((row) => Number(row[valueColumns]));
     expect(probabilities.every((p) => p >= 0 && p <= 1)).toBe(true);
-    expect(rocAuc(truth.map((label) => label === config.positive_class), probabilities)).toBeGreaterThan(0.85);
+    expect(
+      rocAuc(
+        truth.map((label) => label === config.positive_class),
+        probabilities,
+      ),
+    ).toBeGreaterThan(0.85);
   } else if (config.problem_type === "regression") {
     const predicted = rows.map((row) => Number(row[valueColumns]));
     expect(predicted.every(Number.isFinite)).toBe(true);
@@ -135,7 +148,12 @@ async function expectValidRun(result: ProgramRun, task: SyntheticTask, config: P
 }
 
 const hasPython = existsSync(python);
-const hasXgboost = hasPython && (await run(python, ["-c", "import xgboost"]).then(() => true, () => false));
+const hasXgboost =
+  hasPython &&
+  (await run(python, ["-c", "import xgboost"]).then(
+    () => true,
+    () => false,
+  ));
 const timings: string[] = [];
 
 describe.skipIf(!hasPython)("program templates", () => {
@@ -148,7 +166,12 @@ describe.skipIf(!hasPython)("program templates", () => {
     for (const task of Object.values(tasks)) await writeTaskInput(taskDir(task), task);
     // Parquet needs a writer; pandas in the runtime is one.
     const input = path.join(taskDir(tasks.regression), "input");
-    await run(python, ["-c", "import sys, pandas as pd; pd.read_json(sys.argv[1], lines=True).to_parquet(sys.argv[2])", path.join(input, "test.jsonl"), path.join(input, "test.parquet")]);
+    await run(python, [
+      "-c",
+      "import sys, pandas as pd; pd.read_json(sys.argv[1], lines=True).to_parquet(sys.argv[2])",
+      path.join(input, "test.jsonl"),
+      path.join(input, "test.parquet"),
+    ]);
   });
 
   afterAll(async () => {
@@ -156,7 +179,12 @@ describe.skipIf(!hasPython)("program templates", () => {
     if (timings.length > 0) console.info(`template runs:\n  ${timings.join("\n  ")}`);
   });
 
-  const cases: { tool: string; task: keyof typeof tasks; overrides: Partial<ProgramConfig>; passes: (score: number, task: SyntheticTask) => boolean }[] = [
+  const cases: {
+    tool: string;
+    task: keyof typeof tasks;
+    overrides: Partial<ProgramConfig>;
+    passes: (score: number, task: SyntheticTask) => boolean;
+  }[] = [
     // roc_auc of a constant predictor is 0.5; the ignored leak column would give 1.0.
     // positive_class: the label column holds P("yes").
     { tool: "lightgbm", task: "binary", overrides: { positive_class: "yes" }, passes: (score) => score > 0.85 && score < 0.99 },
@@ -165,7 +193,12 @@ describe.skipIf(!hasPython)("program templates", () => {
     // rmse of the mean is the target's standard deviation.
     { tool: "lightgbm", task: "regression", overrides: {}, passes: (score, task) => score < 0.5 * task.targetStd },
     // reduce_level 2 switches to the linear model; accuracy of the majority class is about 0.55.
-    { tool: "sklearn", task: "binary", overrides: { metric: "accuracy", reduce_level: 2 }, passes: (score) => score > 0.75 && score < 0.99 },
+    {
+      tool: "sklearn",
+      task: "binary",
+      overrides: { metric: "accuracy", reduce_level: 2 },
+      passes: (score) => score > 0.75 && score < 0.99,
+    },
     { tool: "sklearn", task: "multiclass", overrides: { metric: "f1_macro" }, passes: (score) => score > 0.6 },
     { tool: "sklearn", task: "regression", overrides: { metric: "r2" }, passes: (score) => score > 0.7 },
   ];

@@ -40,7 +40,10 @@ describe("semantic memory retrieval", () => {
   ])("finds the relevant chunk in the top 3 for %j", async (query, expected) => {
     const hits = await retrieve({ query, limit: 3 });
     expect(hits).toHaveLength(3);
-    expect(titles(hits).some((title) => expected.test(title)), titles(hits).join("\n")).toBe(true);
+    expect(
+      titles(hits).some((title) => expected.test(title)),
+      titles(hits).join("\n"),
+    ).toBe(true);
     expect(hits[0]!.score).toBeGreaterThanOrEqual(hits[2]!.score);
   });
 

@@ -181,7 +181,13 @@ export function regressionTask(trainRows = 1500, testRows = 300): SyntheticTask 
       const region = pick(uniform, Object.keys(effects) as (keyof typeof effects)[]);
       const flag = uniform() < 0.3;
       const target = 3 * u + v * v + effects[region] + (flag ? 2 : 0) + 0.5 * normal(uniform);
-      return { u: uniform() < 0.05 ? null : Number(u.toFixed(4)), v: Number(v.toFixed(4)), region, flag, target: Number(target.toFixed(4)) };
+      return {
+        u: uniform() < 0.05 ? null : Number(u.toFixed(4)),
+        v: Number(v.toFixed(4)),
+        region,
+        flag,
+        target: Number(target.toFixed(4)),
+      };
     });
   const train = make(trainRows);
   const targets = train.map((row) => Number(row.target));

@@ -29,12 +29,17 @@ describe("problemTypeFromDescription", () => {
 
 describe("outputFromDescription", () => {
   it("reads the output file and columns, skipping input file names", () => {
-    const output = outputFromDescription("Rows are in test.csv. Save predictions to out/preds.csv with columns id, SalePrice.", ["test.csv"]);
+    const output = outputFromDescription("Rows are in test.csv. Save predictions to out/preds.csv with columns id, SalePrice.", [
+      "test.csv",
+    ]);
     expect(output).toMatchObject({ fileName: "preds.csv", columns: ["id", "SalePrice"] });
   });
 
   it("reads columns joined by 'and' and quoted names", () => {
-    expect(outputFromDescription('The output needs columns "row id" and label.', [])).toMatchObject({ fileName: undefined, columns: ["row id", "label"] });
+    expect(outputFromDescription('The output needs columns "row id" and label.', [])).toMatchObject({
+      fileName: undefined,
+      columns: ["row id", "label"],
+    });
   });
 
   it("says nothing when the description does not describe the output", () => {

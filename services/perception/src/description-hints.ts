@@ -101,7 +101,9 @@ export function outputFromDescription(text: string, inputFileNames: readonly str
     if (!OUTPUT_SENTENCE.test(sentence)) continue;
     if (fileName === undefined) {
       // Only the base name: the output goes in the output folder, wherever the text points.
-      const file = [...sentence.matchAll(FILE_NAME)].map((match) => basename(match[1] ?? "")).find((name) => !inputs.has(name.toLowerCase()));
+      const file = [...sentence.matchAll(FILE_NAME)]
+        .map((match) => basename(match[1] ?? ""))
+        .find((name) => !inputs.has(name.toLowerCase()));
       if (file !== undefined) {
         fileName = file;
         evidence.push(`the description says "${sentence.trim()}"`);
@@ -110,7 +112,9 @@ export function outputFromDescription(text: string, inputFileNames: readonly str
     if (columns === undefined) {
       const list = COLUMN_LIST.exec(sentence);
       if (list !== null) {
-        columns = [...(list[1] ?? "").matchAll(LIST_ITEM)].map((item) => (item[1] ?? item[2] ?? "").trim()).filter((name) => !/^(?:and|the)$/i.test(name));
+        columns = [...(list[1] ?? "").matchAll(LIST_ITEM)]
+          .map((item) => (item[1] ?? item[2] ?? "").trim())
+          .filter((name) => !/^(?:and|the)$/i.test(name));
         const quoted = `the description says "${sentence.trim()}"`;
         if (!evidence.includes(quoted)) evidence.push(quoted);
       }

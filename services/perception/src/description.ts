@@ -12,7 +12,19 @@ const DESCRIPTION_READ_BYTES = 64 * 1024;
 const TEXT_EXTENSIONS = new Set([".txt", ".md", ".markdown", ".rst"]);
 
 /** Name words of description files, most telling first. */
-const DESCRIPTION_WORDS = ["description", "task", "instructions", "instruction", "problem", "overview", "readme", "prompt", "about", "info", "details"];
+const DESCRIPTION_WORDS = [
+  "description",
+  "task",
+  "instructions",
+  "instruction",
+  "problem",
+  "overview",
+  "readme",
+  "prompt",
+  "about",
+  "info",
+  "details",
+];
 
 /** Whether a file is plain prose by its extension (a description candidate). */
 export function isTextFile(path: string): boolean {

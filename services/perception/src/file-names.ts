@@ -42,5 +42,12 @@ export function isSampleSubmissionName(path: string): boolean {
   const words = nameWords(path);
   if (words.includes("submission") || words.includes("submit")) return true;
   const example = words.includes("sample") || words.includes("example") || words.includes("expected");
-  return example && (words.includes("output") || words.includes("prediction") || words.includes("predictions") || words.includes("result") || words.includes("results"));
+  return (
+    example &&
+    (words.includes("output") ||
+      words.includes("prediction") ||
+      words.includes("predictions") ||
+      words.includes("result") ||
+      words.includes("results"))
+  );
 }

@@ -29,7 +29,10 @@ describe("chooseMetric", () => {
   });
 
   it("prefers a metric named where the text speaks of scoring", () => {
-    expect(metric("Help us improve accuracy.\nSubmissions are evaluated on multi-class log loss.", ProblemType.MULTICLASS)).toEqual(["log_loss", false]);
+    expect(metric("Help us improve accuracy.\nSubmissions are evaluated on multi-class log loss.", ProblemType.MULTICLASS)).toEqual([
+      "log_loss",
+      false,
+    ]);
   });
 
   it("falls back to a default per type", () => {

@@ -20,17 +20,45 @@ const REGRESSION = (name: string): Partial<Record<ProblemType, string>> => ({ [P
 
 // Earlier entries win when two patterns match at the same place.
 const METRIC_PATTERNS: readonly MetricPattern[] = [
-  { pattern: /\broc[\s_-]*auc\b|\bauc[\s_-]*roc\b|area under the (?:roc )?curve|\bauc\b/i, names: CLASSIFICATION("roc_auc", "roc_auc_ovr"), greaterIsBetter: true },
-  { pattern: /\blog[\s_-]?loss\b|\blogarithmic loss\b|\bcross[\s-]?entropy\b/i, names: CLASSIFICATION("log_loss", "log_loss"), greaterIsBetter: false },
-  { pattern: /\bmacro[\s_-]?(?:averaged\s+)?f1\b|\bf1[\s_-]?macro\b/i, names: CLASSIFICATION("f1_macro", "f1_macro"), greaterIsBetter: true },
-  { pattern: /\bmicro[\s_-]?(?:averaged\s+)?f1\b|\bf1[\s_-]?micro\b/i, names: CLASSIFICATION("f1_micro", "f1_micro"), greaterIsBetter: true },
-  { pattern: /\bweighted[\s_-]?(?:averaged\s+)?f1\b|\bf1[\s_-]?weighted\b/i, names: CLASSIFICATION("f1_weighted", "f1_weighted"), greaterIsBetter: true },
+  {
+    pattern: /\broc[\s_-]*auc\b|\bauc[\s_-]*roc\b|area under the (?:roc )?curve|\bauc\b/i,
+    names: CLASSIFICATION("roc_auc", "roc_auc_ovr"),
+    greaterIsBetter: true,
+  },
+  {
+    pattern: /\blog[\s_-]?loss\b|\blogarithmic loss\b|\bcross[\s-]?entropy\b/i,
+    names: CLASSIFICATION("log_loss", "log_loss"),
+    greaterIsBetter: false,
+  },
+  {
+    pattern: /\bmacro[\s_-]?(?:averaged\s+)?f1\b|\bf1[\s_-]?macro\b/i,
+    names: CLASSIFICATION("f1_macro", "f1_macro"),
+    greaterIsBetter: true,
+  },
+  {
+    pattern: /\bmicro[\s_-]?(?:averaged\s+)?f1\b|\bf1[\s_-]?micro\b/i,
+    names: CLASSIFICATION("f1_micro", "f1_micro"),
+    greaterIsBetter: true,
+  },
+  {
+    pattern: /\bweighted[\s_-]?(?:averaged\s+)?f1\b|\bf1[\s_-]?weighted\b/i,
+    names: CLASSIFICATION("f1_weighted", "f1_weighted"),
+    greaterIsBetter: true,
+  },
   { pattern: /\bf1\b|\bf-?1[\s-]score\b|\bf-score\b|\bf-measure\b/i, names: CLASSIFICATION("f1", "f1_macro"), greaterIsBetter: true },
   { pattern: /\bbalanced[\s_-]accuracy\b/i, names: CLASSIFICATION("balanced_accuracy", "balanced_accuracy"), greaterIsBetter: true },
   { pattern: /\baccuracy\b/i, names: CLASSIFICATION("accuracy", "accuracy"), greaterIsBetter: true },
   { pattern: /\bmatthews\b|\bmcc\b/i, names: CLASSIFICATION("mcc", "mcc"), greaterIsBetter: true },
-  { pattern: /\bquadratic(?:ally)?[\s_-]weighted[\s_-]kappa\b|\bqwk\b|\bcohen'?s kappa\b/i, names: CLASSIFICATION("quadratic_kappa", "quadratic_kappa"), greaterIsBetter: true },
-  { pattern: /\brmsle\b|\broot[\s_-]mean[\s_-]squared?[\s_-]log(?:arithmic)?[\s_-]error\b/i, names: REGRESSION("rmsle"), greaterIsBetter: false },
+  {
+    pattern: /\bquadratic(?:ally)?[\s_-]weighted[\s_-]kappa\b|\bqwk\b|\bcohen'?s kappa\b/i,
+    names: CLASSIFICATION("quadratic_kappa", "quadratic_kappa"),
+    greaterIsBetter: true,
+  },
+  {
+    pattern: /\brmsle\b|\broot[\s_-]mean[\s_-]squared?[\s_-]log(?:arithmic)?[\s_-]error\b/i,
+    names: REGRESSION("rmsle"),
+    greaterIsBetter: false,
+  },
   { pattern: /\brmse\b|\broot[\s_-]mean[\s_-]squared?[\s_-]error\b/i, names: REGRESSION("rmse"), greaterIsBetter: false },
   { pattern: /\bmse\b|\bmean[\s_-]squared?[\s_-]error\b/i, names: REGRESSION("mse"), greaterIsBetter: false },
   { pattern: /\bmape\b|\bmean[\s_-]absolute[\s_-]percentage[\s_-]error\b/i, names: REGRESSION("mape"), greaterIsBetter: false },
@@ -53,7 +81,8 @@ export interface MetricChoice {
 }
 
 /** Words of a sentence that says how the task is scored, where a metric name means the metric. */
-const SCORING_SENTENCE = /\b(?:evaluat\w*|metric|scor\w*|measur\w*|judg\w*|rank\w*|leaderboard|optimi[sz]\w*|minimi[sz]\w*|maximi[sz]\w*)\b/i;
+const SCORING_SENTENCE =
+  /\b(?:evaluat\w*|metric|scor\w*|measur\w*|judg\w*|rank\w*|leaderboard|optimi[sz]\w*|minimi[sz]\w*|maximi[sz]\w*)\b/i;
 
 /**
  * The task's metric: the first metric that fits the problem type named in a

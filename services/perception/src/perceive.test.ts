@@ -14,7 +14,12 @@ const { BINARY, MULTICLASS, REGRESSION } = ProblemType;
 
 const TOOLS = [
   create(ToolSchema, { name: "logreg", modalities: [Modality.TABULAR], problemTypes: [BINARY, MULTICLASS], priority: 10 }),
-  create(ToolSchema, { name: "autogluon", modalities: [Modality.TABULAR, Modality.MULTIMODAL], problemTypes: [BINARY, MULTICLASS, REGRESSION], priority: 100 }),
+  create(ToolSchema, {
+    name: "autogluon",
+    modalities: [Modality.TABULAR, Modality.MULTIMODAL],
+    problemTypes: [BINARY, MULTICLASS, REGRESSION],
+    priority: 100,
+  }),
   create(ToolSchema, { name: "lightgbm", modalities: [Modality.TABULAR], problemTypes: [BINARY, MULTICLASS, REGRESSION], priority: 50 }),
   create(ToolSchema, { name: "timm", modalities: [Modality.IMAGE], problemTypes: [BINARY, MULTICLASS], priority: 90 }),
 ];
@@ -66,7 +71,10 @@ describe("perceive: binary task with categoricals, missing values and an AUC des
   const dir = folder({
     "data/train.csv": csv(["id", "age", "city", "plan", "income", "churn"], train),
     "data/test.csv": csv(["id", "age", "city", "plan", "income"], test),
-    "data/sample_submission.csv": csv(["id", "churn"], test.map((row) => [row[0] ?? 0, 0.5])),
+    "data/sample_submission.csv": csv(
+      ["id", "churn"],
+      test.map((row) => [row[0] ?? 0, 0.5]),
+    ),
     "description.md": "# Churn\n\nPredict whether a customer will churn.\nSubmissions are evaluated on area under the ROC curve.\n",
     ".DS_Store": "junk",
     "images/logo.png": Buffer.from([0x89, 0x50, 0x4e, 0x47]),
@@ -85,7 +93,12 @@ describe("perceive: binary task with categoricals, missing values and an AUC des
     expect(context.problemType).toBe(BINARY);
     expect(context.labelValues).toEqual(["no", "yes"]);
     expect(context.metric).toMatchObject({ name: "roc_auc", greaterIsBetter: true });
-    expect(context.output).toMatchObject({ fileName: "submission.csv", columns: ["id", "churn"], idColumn: "id", classProbabilities: false });
+    expect(context.output).toMatchObject({
+      fileName: "submission.csv",
+      columns: ["id", "churn"],
+      idColumn: "id",
+      classProbabilities: false,
+    });
     expect(context.output?.positiveClass).toBe("yes");
     expect(inference(context, "output.positive_class")?.evidence).toMatch(/holds probabilities \(e\.g\. 0\.5\)/);
     expect(inference(context, "label_column")?.evidence).toBe(
@@ -166,7 +179,12 @@ describe("perceive: regression from JSON Lines, output format only in a descript
     expect(context.problemType).toBe(REGRESSION);
     expect(context.labelValues).toEqual([]);
     expect(context.metric).toMatchObject({ name: "mae", greaterIsBetter: false });
-    expect(context.output).toMatchObject({ fileName: "results.csv", columns: ["house_id", "price"], idColumn: "house_id", classProbabilities: false });
+    expect(context.output).toMatchObject({
+      fileName: "results.csv",
+      columns: ["house_id", "price"],
+      idColumn: "house_id",
+      classProbabilities: false,
+    });
     expect(inference(context, "output.file_name")?.evidence).toContain("results.csv");
     expect(context.files.find((file) => file.path === "train.jsonl")).toMatchObject({ format: "jsonl", rows: 80n, role: FileRole.TRAIN });
     expect(column(context, "train.jsonl", "neighborhood")?.type).toBe(ColumnType.CATEGORICAL);
@@ -174,7 +192,11 @@ describe("perceive: regression from JSON Lines, output format only in a descript
   });
 
   it("puts the request's description first and caps the text", async () => {
-    const context = await perceive({ inputDir: dir, tools: TOOLS, description: `Evaluate with RMSE. ${"x".repeat(DESCRIPTION_MAX_CHARS)}` });
+    const context = await perceive({
+      inputDir: dir,
+      tools: TOOLS,
+      description: `Evaluate with RMSE. ${"x".repeat(DESCRIPTION_MAX_CHARS)}`,
+    });
     expect(context.description).toHaveLength(DESCRIPTION_MAX_CHARS);
     expect(context.description.startsWith("Evaluate with RMSE.")).toBe(true);
     expect(context.metric).toMatchObject({ name: "rmse", greaterIsBetter: false });
@@ -186,9 +208,20 @@ describe("perceive: multiclass with no description and unusual file names", () =
   const dir = folder({
     "fit_me.csv": csv(
       ["sepal_length", "sepal_width", "petal_length", "species"],
-      Array.from({ length: 45 }, (_, i) => [(4 + (i % 30) / 10).toFixed(1), (2 + (i % 20) / 10).toFixed(1), (1 + (i % 50) / 10).toFixed(1), species[i % 3] ?? ""]),
+      Array.from({ length: 45 }, (_, i) => [
+        (4 + (i % 30) / 10).toFixed(1),
+        (2 + (i % 20) / 10).toFixed(1),
+        (1 + (i % 50) / 10).toFixed(1),
+        species[i % 3] ?? "",
+      ]),
     ),
-    "score_me.csv": csv(["sepal_length", "sepal_width", "petal_length"], [["5.1", "3.5", "1.4"], ["6.2", "2.9", "4.3"]]),
+    "score_me.csv": csv(
+      ["sepal_length", "sepal_width", "petal_length"],
+      [
+        ["5.1", "3.5", "1.4"],
+        ["6.2", "2.9", "4.3"],
+      ],
+    ),
   });
 
   it("tells train from test by their columns", async () => {
@@ -213,7 +246,10 @@ describe("perceive: an id column without an id-like name", () => {
       Array.from({ length: n }, (_, i) => [`s-${offset + i}`, offset + i, (i % 7) / 2, i % 2 === 0 ? "a" : "b"]);
     const dir = folder({
       "observations.csv": csv(["sample", "serial", "width", "kind"], rows(40, 0)),
-      "unlabelled.csv": csv(["sample", "serial", "width"], rows(10, 100).map((row) => row.slice(0, 3))),
+      "unlabelled.csv": csv(
+        ["sample", "serial", "width"],
+        rows(10, 100).map((row) => row.slice(0, 3)),
+      ),
     });
     const context = await perceive({ inputDir: dir, tools: TOOLS });
     expect(context.idColumn).toBe("sample");
@@ -228,8 +264,8 @@ describe("perceive: Parquet tables with a per-class sample submission", () => {
   });
   beforeAll(() => {
     execFileSync(PYTHON, [
-    "-c",
-    `
+      "-c",
+      `
 import sys, numpy as np, pandas as pd
 rng = np.random.default_rng(0)
 n = 300
@@ -255,7 +291,12 @@ sub.to_csv(sys.argv[1] + "/example_submission.csv", index=False)
     expect(context.problemType).toBe(MULTICLASS);
     expect(context.labelValues).toEqual(["0", "1", "2"]);
     expect(context.metric).toMatchObject({ name: "log_loss", greaterIsBetter: false });
-    expect(context.output).toMatchObject({ fileName: "submission.csv", columns: ["row_id", "0", "1", "2"], idColumn: "row_id", classProbabilities: true });
+    expect(context.output).toMatchObject({
+      fileName: "submission.csv",
+      columns: ["row_id", "0", "1", "2"],
+      idColumn: "row_id",
+      classProbabilities: true,
+    });
     const train = context.files.find((file) => file.path === "train.parquet");
     expect(train).toMatchObject({ format: "parquet", rows: 300n });
     expect(column(context, "train.parquet", "x1")?.type).toBe(ColumnType.NUMERIC);
@@ -339,14 +380,27 @@ describe("perceive: bad input", () => {
   });
 
   it("says how to name the test file when there is none", async () => {
-    const dir = folder({ "train.csv": csv(["x", "label"], [[1, 0], [2, 1]]) });
+    const dir = folder({
+      "train.csv": csv(
+        ["x", "label"],
+        [
+          [1, 0],
+          [2, 1],
+        ],
+      ),
+    });
     const error = await perceiveError(dir);
     expect(error).toBeInstanceOf(InvalidInputError);
-    expect(error.message).toBe(`no test file found in the input folder: name the file with the rows to predict "test.csv" (or put "test" in its name)`);
+    expect(error.message).toBe(
+      `no test file found in the input folder: name the file with the rows to predict "test.csv" (or put "test" in its name)`,
+    );
   });
 
   it("says how to name the label when it cannot be inferred", async () => {
-    const rows = [[1, 2, 3], [4, 5, 6]];
+    const rows = [
+      [1, 2, 3],
+      [4, 5, 6],
+    ];
     const dir = folder({ "train.csv": csv(["a", "b", "c"], rows), "test.csv": csv(["a", "b", "c"], rows) });
     const error = await perceiveError(dir);
     expect(error).toBeInstanceOf(InvalidInputError);
@@ -356,7 +410,16 @@ describe("perceive: bad input", () => {
   });
 
   it("rejects a label with a single value", async () => {
-    const dir = folder({ "train.csv": csv(["x", "label"], [[1, "a"], [2, "a"]]), "test.csv": csv(["x"], [[3]]) });
+    const dir = folder({
+      "train.csv": csv(
+        ["x", "label"],
+        [
+          [1, "a"],
+          [2, "a"],
+        ],
+      ),
+      "test.csv": csv(["x"], [[3]]),
+    });
     const error = await perceiveError(dir);
     expect(error).toBeInstanceOf(InvalidInputError);
     expect(error.message).toBe("label column 'label' has a single value in train.csv: there is nothing to predict");

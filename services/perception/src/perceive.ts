@@ -1,9 +1,24 @@
 import { basename, extname } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { InvalidInputError } from "@mlzero/errors";
-import { DataFileSchema, FileRole, Modality, PerceptualContextSchema, type DataFile, type PerceptualContext, type Tool } from "@mlzero/proto";
+import {
+  DataFileSchema,
+  FileRole,
+  Modality,
+  PerceptualContextSchema,
+  type DataFile,
+  type PerceptualContext,
+  type Tool,
+} from "@mlzero/proto";
 import { detectTableFormat } from "@mlzero/tables";
-import { capDescription, findDescriptionFile, isDescriptionName, isTextFile, joinDescriptions, readDescriptionFile } from "./description.js";
+import {
+  capDescription,
+  findDescriptionFile,
+  isDescriptionName,
+  isTextFile,
+  joinDescriptions,
+  readDescriptionFile,
+} from "./description.js";
 import { isSampleSubmissionName, isTestName, isTrainName } from "./file-names.js";
 import { InferenceLog } from "./inference-log.js";
 import { findHintedTool, rankTools } from "./rank-tools.js";
@@ -36,7 +51,8 @@ export async function perceive(options: PerceiveOptions): Promise<PerceptualCont
   const hinted = findHintedTool(options.tools, options.toolHint);
   const { files, truncated } = await walkFolder(options.inputDir);
   const log = new InferenceLog();
-  if (truncated) log.add("files", String(files.length), `the folder has more than ${MAX_FILES} files; only the first ${MAX_FILES} are listed`);
+  if (truncated)
+    log.add("files", String(files.length), `the folder has more than ${MAX_FILES} files; only the first ${MAX_FILES} are listed`);
 
   const candidates = tableCandidates(files);
   const candidatePaths = new Set(candidates.map((candidate) => candidate.file.path));
@@ -97,7 +113,8 @@ function tableCandidates(files: readonly FolderFile[]): TableCandidate[] {
   for (const file of files) {
     const format = detectTableFormat(file.path);
     if (format !== undefined) candidates.push({ file, format, optional: false });
-    else if (extname(file.path).toLowerCase() === ".txt" && hasRoleName(file.path) && !isDescriptionName(file.path)) candidates.push({ file, format: "csv", optional: true });
+    else if (extname(file.path).toLowerCase() === ".txt" && hasRoleName(file.path) && !isDescriptionName(file.path))
+      candidates.push({ file, format: "csv", optional: true });
   }
   return candidates.sort((a, b) => Number(hasRoleName(b.file.path)) - Number(hasRoleName(a.file.path)));
 }
@@ -110,7 +127,13 @@ function describeFile(file: FolderFile, table: TableFile | undefined, task: Tabu
   const base = { path: file.path, sizeBytes: BigInt(file.sizeBytes) };
   if (table !== undefined) {
     const format = table.table.format === "csv" && table.table.delimiter === "\t" ? "tsv" : table.table.format;
-    return create(DataFileSchema, { ...base, format, role: tableRole(task, table), rows: BigInt(table.table.totalRows), columns: table.columns });
+    return create(DataFileSchema, {
+      ...base,
+      format,
+      role: tableRole(task, table),
+      rows: BigInt(table.table.totalRows),
+      columns: table.columns,
+    });
   }
   if (file === description) return create(DataFileSchema, { ...base, format: "text", role: FileRole.DESCRIPTION });
   const format = detectTableFormat(file.path);

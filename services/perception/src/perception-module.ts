@@ -2,7 +2,16 @@ import { clone, create } from "@bufbuild/protobuf";
 import { followEnvelope, type EventBus } from "@mlzero/bus";
 import type { Logger } from "@mlzero/logging";
 import { FinishedTasks, failTaskOnDomainError } from "@mlzero/pipeline";
-import { PerceptionService, ProblemType, TaskContextSchema, TaskPerceivedSchema, type ListToolsResponse, type ListToolsRequestSchema, type PerceptualContext, type TaskContext } from "@mlzero/proto";
+import {
+  PerceptionService,
+  ProblemType,
+  TaskContextSchema,
+  TaskPerceivedSchema,
+  type ListToolsResponse,
+  type ListToolsRequestSchema,
+  type PerceptualContext,
+  type TaskContext,
+} from "@mlzero/proto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { serve } from "@mlzero/rpc";
 import type { ServiceModule } from "@mlzero/service";
@@ -51,7 +60,13 @@ export function createPerceptionModule({ bus, logger, memory, workspaceRoot }: P
             const workspace = taskWorkspace(workspaceRoot, envelope.tenant, envelope.taskId);
             const context = await perceiveFolder(workspace.inputDir, spec?.description ?? "", spec?.budget?.toolHint ?? "");
             logger.info(
-              { taskId: envelope.taskId, tenant: envelope.tenant, label: context.labelColumn, problemType: ProblemType[context.problemType], tools: context.tools.map((tool) => tool.name) },
+              {
+                taskId: envelope.taskId,
+                tenant: envelope.tenant,
+                label: context.labelColumn,
+                problemType: ProblemType[context.problemType],
+                tools: context.tools.map((tool) => tool.name),
+              },
               "data perceived",
             );
             await bus.publish(

@@ -17,7 +17,11 @@ const TOOLS = [
 describe("rankTools", () => {
   it("keeps tools fit for the task, by priority then name", () => {
     const ranked = rankTools(TOOLS, Modality.TABULAR, ProblemType.REGRESSION, undefined);
-    expect(ranked.map((c) => [c.name, c.score])).toEqual([["top", 9], ["a-tool", 5], ["b-tool", 5]]);
+    expect(ranked.map((c) => [c.name, c.score])).toEqual([
+      ["top", 9],
+      ["a-tool", 5],
+      ["b-tool", 5],
+    ]);
   });
 
   it("puts a hinted tool first even when it does not fit", () => {

@@ -27,7 +27,9 @@ export function rankTools(tools: readonly Tool[], modality: Modality, problemTyp
   const fit = tools
     .filter((tool) => tool !== hinted && tool.modalities.includes(modality) && tool.problemTypes.includes(problemType))
     .sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name))
-    .map((tool) => create(ToolCandidateSchema, { name: tool.name, score: tool.priority, reason: `covers ${task} (priority ${tool.priority})` }));
+    .map((tool) =>
+      create(ToolCandidateSchema, { name: tool.name, score: tool.priority, reason: `covers ${task} (priority ${tool.priority})` }),
+    );
   if (hinted === undefined) return fit;
   return [create(ToolCandidateSchema, { name: hinted.name, score: hinted.priority, reason: "requested" }), ...fit];
 }

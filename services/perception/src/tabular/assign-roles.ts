@@ -18,13 +18,22 @@ export interface TabularRoles {
  * shares with it only a few (id) columns.
  */
 export function assignRoles(tables: readonly TableFile[], log: InferenceLog): TabularRoles {
-  const sampleSubmission = pickByName(tables.filter((t) => isSampleSubmissionName(t.file.path)), "submission");
+  const sampleSubmission = pickByName(
+    tables.filter((t) => isSampleSubmissionName(t.file.path)),
+    "submission",
+  );
   if (sampleSubmission !== undefined) {
     log.add("sample_submission_file", sampleSubmission.file.path, "the file name says it is a submission example");
   }
   const rest = tables.filter((t) => t !== sampleSubmission && !isValidationName(t.file.path));
-  let train = pickByName(rest.filter((t) => isTrainName(t.file.path)), "train");
-  let test = pickByName(rest.filter((t) => t !== train && isTestName(t.file.path)), "test");
+  let train = pickByName(
+    rest.filter((t) => isTrainName(t.file.path)),
+    "train",
+  );
+  let test = pickByName(
+    rest.filter((t) => t !== train && isTestName(t.file.path)),
+    "test",
+  );
   if (train !== undefined) log.add("train_file", train.file.path, "the file name says it holds training data");
   if (test !== undefined) log.add("test_file", test.file.path, "the file name says it holds the rows to predict");
 
@@ -39,13 +48,23 @@ export function assignRoles(tables: readonly TableFile[], log: InferenceLog): Ta
     }
   } else if (train === undefined && test !== undefined) {
     const named = test;
-    train = best(unnamed.filter((t) => isStrictSuperset(t, named)), (t) => [-columnsMissingFrom(t, named).length, t.table.totalRows]);
+    train = best(
+      unnamed.filter((t) => isStrictSuperset(t, named)),
+      (t) => [-columnsMissingFrom(t, named).length, t.table.totalRows],
+    );
     if (train !== undefined) {
-      log.add("train_file", train.file.path, `it has every column of ${named.file.path} plus ${quoteList(columnsMissingFrom(train, named))}`);
+      log.add(
+        "train_file",
+        train.file.path,
+        `it has every column of ${named.file.path} plus ${quoteList(columnsMissingFrom(train, named))}`,
+      );
     }
   } else if (train !== undefined && test === undefined) {
     const named = train;
-    test = best(unnamed.filter((t) => isStrictSuperset(named, t)), (t) => [t.table.columns.length, t.table.totalRows]);
+    test = best(
+      unnamed.filter((t) => isStrictSuperset(named, t)),
+      (t) => [t.table.columns.length, t.table.totalRows],
+    );
     if (test !== undefined) {
       log.add("test_file", test.file.path, `it lacks ${quoteList(columnsMissingFrom(named, test))}, which ${named.file.path} has`);
     }

@@ -4,7 +4,27 @@ import type { Cell } from "@mlzero/tables";
  * Texts pandas reads as missing by default in CSV files. Perception counts
  * them as missing too, so its profile matches what the generated program sees.
  */
-const PANDAS_NA = new Set(["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]);
+const PANDAS_NA = new Set([
+  "",
+  "#N/A",
+  "#N/A N/A",
+  "#NA",
+  "-1.#IND",
+  "-1.#QNAN",
+  "-NaN",
+  "-nan",
+  "1.#IND",
+  "1.#QNAN",
+  "<NA>",
+  "N/A",
+  "NA",
+  "NULL",
+  "NaN",
+  "None",
+  "n/a",
+  "nan",
+  "null",
+]);
 
 /** Whether a cell is missing; `naStrings` adds pandas' missing-value texts (for CSV and TSV cells). */
 export function isMissing(cell: Cell, naStrings: boolean): cell is undefined {
@@ -19,7 +39,10 @@ const BOOLEAN = /^(?:true|false)$/i;
 export function asNumber(cell: Cell): number | undefined {
   if (typeof cell === "number") return cell;
   if (typeof cell === "string" && NUMBER.test(cell.trim())) {
-    const text = cell.trim().toLowerCase().replace(/^([+-]?)inf(?:inity)?$/, "$1Infinity");
+    const text = cell
+      .trim()
+      .toLowerCase()
+      .replace(/^([+-]?)inf(?:inity)?$/, "$1Infinity");
     return Number(text);
   }
   return undefined;

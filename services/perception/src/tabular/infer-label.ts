@@ -59,7 +59,11 @@ function findLabel(train: TableFile, test: TableFile, sample: TableFile | undefi
     const named = byLabelName(trainOnly);
     const chosen = named ?? trainOnly.at(-1) ?? "";
     const why = named !== undefined ? "its name says so" : "it is the last of them";
-    log.add("label_column", chosen, `${quoteList(trainOnly)} are in ${train.file.path} but not in ${test.file.path}; '${chosen}' because ${why}`);
+    log.add(
+      "label_column",
+      chosen,
+      `${quoteList(trainOnly)} are in ${train.file.path} but not in ${test.file.path}; '${chosen}' because ${why}`,
+    );
     log.add("train_only_columns", trainOnly.join(","), `columns the test file lacks cannot be used as features`);
     return chosen;
   }
@@ -88,7 +92,11 @@ function byLabelName(columns: readonly string[]): string | undefined {
 function columnWithValues(train: TableFile, columns: readonly string[], names: readonly string[]): string | undefined {
   const naStrings = usesNaStrings(train.table);
   return columns.find((column) => {
-    const values = new Set(columnCells(train.table, column).filter((cell) => !isMissing(cell, naStrings)).map((cell) => cellText(cell)));
+    const values = new Set(
+      columnCells(train.table, column)
+        .filter((cell) => !isMissing(cell, naStrings))
+        .map((cell) => cellText(cell)),
+    );
     return names.every((name) => values.has(name));
   });
 }

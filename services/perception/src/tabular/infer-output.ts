@@ -33,7 +33,11 @@ export function inferOutput(roles: TabularRoles, facts: OutputFacts, log: Infere
     const predicted = columns.filter((column) => column !== idColumn);
     const classProbabilities = predicted.length >= 2 && predicted.every((column) => facts.labelValues.includes(column));
     log.add("output.file_name", fileName, `named after the sample submission ${sample.file.path}`);
-    log.add("output.columns", columns.join(","), `the columns of ${sample.file.path}${classProbabilities ? ", one probability per class" : ""}`);
+    log.add(
+      "output.columns",
+      columns.join(","),
+      `the columns of ${sample.file.path}${classProbabilities ? ", one probability per class" : ""}`,
+    );
     return create(OutputSpecSchema, { fileName, columns, idColumn, classProbabilities });
   }
 
@@ -44,8 +48,16 @@ export function inferOutput(roles: TabularRoles, facts: OutputFacts, log: Infere
   const idColumn = facts.id !== undefined && columns.includes(facts.id) ? facts.id : "";
   const predicted = columns.filter((column) => column !== idColumn);
   const classProbabilities = predicted.length >= 2 && predicted.every((column) => facts.labelValues.includes(column));
-  log.add("output.file_name", fileName, described?.fileName !== undefined ? described.evidence : "no sample submission or description names the output; the default");
-  log.add("output.columns", columns.join(","), described?.columns !== undefined ? described.evidence : "the id column (if any) and the label");
+  log.add(
+    "output.file_name",
+    fileName,
+    described?.fileName !== undefined ? described.evidence : "no sample submission or description names the output; the default",
+  );
+  log.add(
+    "output.columns",
+    columns.join(","),
+    described?.columns !== undefined ? described.evidence : "the id column (if any) and the label",
+  );
   return create(OutputSpecSchema, { fileName, columns, idColumn, classProbabilities });
 }
 

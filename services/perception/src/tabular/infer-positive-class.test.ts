@@ -8,7 +8,13 @@ function sampleWith(values: string[]): TableFile {
   return { columns: [{ name: "target", examples: values }] } as unknown as TableFile;
 }
 
-const base: PositiveClassFacts = { problemType: ProblemType.BINARY, metric: "accuracy", label: "target", labelValues: ["0", "1"], sample: undefined };
+const base: PositiveClassFacts = {
+  problemType: ProblemType.BINARY,
+  metric: "accuracy",
+  label: "target",
+  labelValues: ["0", "1"],
+  sample: undefined,
+};
 
 describe("inferPositiveClass", () => {
   it("reads probabilities from a sample submission's fractions", () => {

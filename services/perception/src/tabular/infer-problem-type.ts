@@ -61,7 +61,10 @@ export function inferProblemType(train: TableFile, label: string, description: s
   if (!whole) return decide(ProblemType.REGRESSION, `label '${label}' holds numbers with fractions`);
   const share = present.length > LARGE_DATA_ROWS ? MULTICLASS_MAX_DISTINCT_SHARE_LARGE : MULTICLASS_MAX_DISTINCT_SHARE_SMALL;
   if (count <= share * present.length && count <= MULTICLASS_MAX_CLASSES) {
-    return decide(ProblemType.MULTICLASS, `label '${label}' holds whole numbers with few distinct values (${count} in ${present.length} rows)`);
+    return decide(
+      ProblemType.MULTICLASS,
+      `label '${label}' holds whole numbers with few distinct values (${count} in ${present.length} rows)`,
+    );
   }
   return decide(ProblemType.REGRESSION, `label '${label}' holds numbers with many distinct values (${count} in ${present.length} rows)`);
 }
