@@ -28,6 +28,11 @@ def start_clock():
     return start, start + float(CONFIG["time_limit_seconds"])
 
 
+def say(message):
+    """A progress line on stdout: what the program is doing, for the logs and the live view."""
+    print(f"mlzero: {message}", flush=True)
+
+
 def warn(message):
     print(f"mlzero: {message}", file=sys.stderr, flush=True)
 
@@ -82,6 +87,7 @@ def load_tables():
     columns = feature_columns(train)
     label = CONFIG["label_column"]
     train = subsample(train[train[label].notna()])
+    say(f"read {len(train)} labelled training rows, {len(test)} test rows, {len(columns)} features")
     target = train[label]
     if CLASSIFICATION and pd.api.types.is_float_dtype(target) and (target % 1 == 0).all():
         # Integer labels load as float when some rows lack a label; write 1, not 1.0.
@@ -104,6 +110,7 @@ def holdout(features, target):
     """A seeded validation split (20%, at most 10k rows), stratified for classification.
     Rows of a class too rare to split stay in training, so the model knows every class."""
     size = min(0.2, 10_000 / len(target))
+    say(f"holding out {size:.0%} of the rows for validation")
     if not CLASSIFICATION:
         return train_test_split(features, target, test_size=size, random_state=SEED)
     counts = target.value_counts()
@@ -149,6 +156,7 @@ def score(metric, truth, predicted, probabilities, n_classes):
 def report(metric, truth, predicted, probabilities, n_classes, model):
     """Prints the validation score as the one MLZERO_RESULT line the executor reads."""
     value = score(metric, truth, predicted, probabilities, n_classes)
+    say(f"{model}: validation {metric} = {value:.4f}")
     print("MLZERO_RESULT " + json.dumps({
         "metric": metric,
         "score": float(value),
@@ -198,3 +206,4 @@ def write_predictions(test, classes, predicted, probabilities):
     if directory:
         os.makedirs(directory, exist_ok=True)
     out[columns].to_csv(CONFIG["output_path"], index=False)
+    say(f"wrote {len(out)} predictions to {CONFIG['output_path']}")
