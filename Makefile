@@ -44,12 +44,25 @@ test: setup lint ## Set up, then run every test (unit, integration, end to end)
 run: setup ## Run the bundled example end to end: make run [EXAMPLE=dir OUT=dir]
 	@$(NPX) mlzero run $(EXAMPLE) --out $(OUT)
 
+.PHONY: up
+up: setup ## Start a local cluster in the background: Kafka and each service as its own process (.run/)
+	@scripts/cluster.sh up
+
+.PHONY: down
+down: ## Stop the local cluster: the services (SIGTERM, then SIGKILL), then Kafka
+	@scripts/cluster.sh down
+
+.PHONY: status
+status: ## Show which local cluster processes run and whether each answers its health check
+	@scripts/cluster.sh status
+
 .PHONY: bench
 bench: setup ## Wall time and peak memory of `mlzero run` on the end-to-end tasks
 	@node_modules/.bin/node tests/dist/bench/run-bench.js
 
 .PHONY: clean
-clean: ## Remove build outputs and run folders (keeps node_modules and .venv)
+clean: ## Stop the local cluster, remove build outputs and run folders (keeps node_modules and .venv)
+	@if [ -d .run ]; then scripts/cluster.sh down; fi
 	@rm -rf out .run
 	@find libs services cli tests -name dist -type d -prune -exec rm -rf {} +
 	@find . -name '*.tsbuildinfo' -not -path './node_modules/*' -delete

@@ -1,29 +1,30 @@
 #!/usr/bin/env node
 import { DomainError, describeError } from "@mlzero/errors";
 import { RpcError } from "@mlzero/rpc";
-import { runCommand } from "./run-command.js";
-import { RUN_USAGE, parseRunOptions } from "./run-options.js";
+import { COMMANDS, overview } from "./commands.js";
 
-const USAGE = `usage: mlzero <command> [options]
-
-commands:
-  run <input-dir> --out <dir>   run a task end to end on the embedded defaults
-
-${RUN_USAGE}`;
-
-/** Exit codes: 0 success, 1 the task did not succeed, 2 bad usage or input. */
+/** Exit codes: 0 success, 1 the task did not succeed, 2 bad usage or input, or the gateway refused or could not be reached. */
 async function main(argv: string[]): Promise<number> {
-  const [command, ...args] = argv;
-  if (!command || command === "--help" || command === "-h" || command === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return command ? 0 : 2;
+  const [name, ...args] = argv;
+  const helpFor = name === "help" ? COMMANDS.find((candidate) => candidate.name === args[0]) : undefined;
+  if (helpFor) {
+    process.stdout.write(`${helpFor.usage}\n`);
+    return 0;
   }
-  if (command !== "run") {
-    process.stderr.write(`mlzero: unknown command ${JSON.stringify(command)}\n${USAGE}\n`);
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(`${overview()}\n`);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS.find((candidate) => candidate.name === name);
+  if (!command) {
+    process.stderr.write(`mlzero: unknown command ${JSON.stringify(name)}\n${overview()}\n`);
     return 2;
   }
-  const options = await parseRunOptions(args);
-  return runCommand(options, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(`${command.usage}\n`);
+    return 0;
+  }
+  return command.run(args, { stdout: process.stdout, stderr: process.stderr, env: process.env });
 }
 
 main(process.argv.slice(2)).then(

@@ -1,3 +1,4 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { TaskState, type WatchResponse } from "@mlzero/proto";
 
 const STATE_TEXT: Partial<Record<TaskState, string>> = {
@@ -20,6 +21,17 @@ export interface ProgressSink {
   columns: number;
 }
 
+/** Options for {@link ProgressDisplay}. */
+export interface ProgressDisplayOptions {
+  /**
+   * When the task started (ms since the epoch, the gateway's clock). When
+   * given, elapsed time runs from here to each update's own time, so a
+   * replay of an older task shows when each step happened; otherwise from
+   * the display's creation to now.
+   */
+  startedAtMs?: number;
+}
+
 /**
  * Shows a task's progress from its Watch updates: stage, iteration, elapsed
  * time, tool, and the last line of the running program's log.
@@ -28,16 +40,24 @@ export class ProgressDisplay {
   private lastLine = "";
   private lastTail = "";
   private printedTail = "";
-  private readonly startedAt = Date.now();
+  private readonly startedAt: number;
+  private readonly eventClock: boolean;
 
-  constructor(private readonly sink: ProgressSink) {}
+  constructor(
+    private readonly sink: ProgressSink,
+    options: ProgressDisplayOptions = {},
+  ) {
+    this.startedAt = options.startedAtMs ?? Date.now();
+    this.eventClock = options.startedAtMs !== undefined;
+  }
 
   update(update: WatchResponse): void {
     const task = update.task;
     // The final state is the command's summary to say, once.
     if (!task || TERMINAL.has(task.state)) return;
     if (update.logTail) this.lastTail = lastLine(update.logTail);
-    const elapsed = formatElapsed(Date.now() - this.startedAt);
+    const now = this.eventClock && update.time ? timestampMs(update.time) : Date.now();
+    const elapsed = formatElapsed(now - this.startedAt);
     const stage = STATE_TEXT[task.state] ?? "unknown";
     const iteration = task.iteration > 0 ? ` · iteration ${task.iteration}` : "";
     const tool = task.tool ? ` · ${task.tool}` : "";
@@ -74,6 +94,6 @@ function lastLine(text: string): string {
 }
 
 function formatElapsed(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
+  const seconds = Math.floor(Math.max(0, ms) / 1000);
   return `${String(Math.floor(seconds / 60)).padStart(2, "0")}:${String(seconds % 60).padStart(2, "0")}`;
 }

@@ -4,20 +4,14 @@ import os from "node:os";
 import { Writable } from "node:stream";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { FailedPreconditionError } from "@mlzero/errors";
 import { createLogger } from "@mlzero/logging";
 import { TaskState, type Task } from "@mlzero/proto";
+import type { CliCommand, CommandIo } from "./cli-command.js";
 import { startEmbeddedSystem } from "./embedded-system.js";
 import { ProgressDisplay } from "./progress-display.js";
-import type { RunOptions } from "./run-options.js";
-
-/** Standard streams of the command, injectable for tests. */
-export interface CommandIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
-  env: NodeJS.ProcessEnv;
-}
+import { RUN_USAGE, parseRunOptions, type RunOptions } from "./run-options.js";
+import { taskSpecFrom } from "./task-options.js";
 
 /** The repository root, two levels above this file's dist/ folder. */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -55,18 +49,7 @@ export async function runCommand(options: RunOptions, io: CommandIo): Promise<nu
     },
   });
   try {
-    const { task: submitted } = await system.tasks.submit({
-      spec: {
-        inputUri: path.resolve(options.inputDir),
-        description: options.description,
-        budget: {
-          maxIterations: options.maxIterations ?? 0,
-          timeLimit: options.timeLimitSeconds ? durationFromMs(options.timeLimitSeconds * 1000) : undefined,
-          iterationTimeLimit: options.iterationTimeLimitSeconds ? durationFromMs(options.iterationTimeLimitSeconds * 1000) : undefined,
-          toolHint: options.tool,
-        },
-      },
-    });
+    const { task: submitted } = await system.tasks.submit({ spec: taskSpecFrom(options) });
     const taskId = submitted!.taskId;
     io.stderr.write(`mlzero: task ${taskId} started on ${options.inputDir}\n`);
     const interrupt = () => void system.tasks.cancel({ taskId, reason: "interrupted (Ctrl-C)" });
@@ -128,3 +111,12 @@ async function removeWorkspace(root: string): Promise<void> {
   await makeWritable(root);
   await rm(root, { recursive: true, force: true });
 }
+
+/** `mlzero run` in the command table. */
+export const runCliCommand: CliCommand = {
+  name: "run",
+  synopsis: "<input-dir> --out <dir>",
+  summary: "run a task end to end in this process, on the embedded defaults",
+  usage: RUN_USAGE,
+  run: async (args, io) => runCommand(await parseRunOptions(args), io),
+};
