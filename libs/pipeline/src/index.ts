@@ -1,3 +1,4 @@
 export * from "./budget.js";
 export * from "./fail-task.js";
 export * from "./finished-tasks.js";
+export * from "./processed-set.js";

@@ -1,7 +1,7 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { followEnvelope, type EventBus } from "@mlzero/bus";
 import type { Logger } from "@mlzero/logging";
-import { FinishedTasks, secondsLeft } from "@mlzero/pipeline";
+import { FinishedTasks, ProcessedSet, secondsLeft } from "@mlzero/pipeline";
 import {
   AnalyzeRequestSchema,
   AnalyzerService,
@@ -12,11 +12,14 @@ import {
   TaskState,
   Verdict,
   type ExecutionFinished,
+  type IterationAnalyzed,
+  type TaskFinished,
 } from "@mlzero/proto";
 import { serve } from "@mlzero/rpc";
 import type { ServiceModule } from "@mlzero/service";
 import { taskWorkspace } from "@mlzero/workspace";
 import { analyze } from "./analyze.js";
+import { readVerdict, writeVerdict } from "./verdict-record.js";
 
 /** Options for {@link createAnalyzerModule}. */
 export interface AnalyzerModuleOptions {
@@ -29,13 +32,44 @@ export interface AnalyzerModuleOptions {
 /**
  * The analyzer service: judges every finished run, records the attempt in
  * the task's context, and either asks the coder for a fix or ends the task.
+ *
+ * One verdict per candidate run, however often its ExecutionFinished comes
+ * (the executor publishes it again only after a crash, with the same event
+ * id and result): a repeat in this process is dropped (`processed`); the
+ * verdict is recorded in the iteration folder (verdict.json) before its
+ * events are published, so a restarted analyzer re-publishes the recorded
+ * events (same ids, same outcome) instead of judging again, and once they
+ * are marked published drops the repeat. A duplicate published by a crash
+ * between publishing and marking is safe downstream: the coder generates the
+ * same iteration again, whose candidate the executor has already recorded
+ * (one run per iteration), and the gateway ignores what it has seen.
  */
 export function createAnalyzerModule({ bus, logger, workspaceRoot, defaultMaxIterations }: AnalyzerModuleOptions): ServiceModule {
   const finished = new FinishedTasks();
+  const processed = new ProcessedSet();
 
   async function judge(event: ExecutionFinished): Promise<void> {
     const envelope = event.envelope;
     if (!envelope || finished.has(envelope.taskId) || event.result?.cancelled) return;
+    const candidateId = event.program?.candidateId ?? event.result?.candidateId ?? "";
+    const key = `${envelope.tenant}/${envelope.taskId}/${envelope.iteration}/${candidateId}`;
+    await processed.once(key, async () => {
+      const iterationDir = taskWorkspace(workspaceRoot, envelope.tenant, envelope.taskId).iterationDir(envelope.iteration);
+      let verdict = await readVerdict(iterationDir, candidateId);
+      if (verdict?.published) return;
+      if (!verdict) {
+        verdict = { candidateId, ...(await decide(event)), published: false };
+        await writeVerdict(iterationDir, verdict);
+      }
+      await bus.publish("IterationAnalyzed", verdict.analyzed);
+      if (verdict.finished) await bus.publish("TaskFinished", verdict.finished);
+      await writeVerdict(iterationDir, { ...verdict, published: true });
+    });
+  }
+
+  /** Judges a run: the IterationAnalyzed to publish, and the TaskFinished when the task ends. */
+  async function decide(event: ExecutionFinished): Promise<{ analyzed: IterationAnalyzed; finished: TaskFinished | undefined }> {
+    const envelope = event.envelope!;
     const task = event.task;
     const analysis = await analyze(
       create(AnalyzeRequestSchema, {
@@ -73,34 +107,29 @@ export function createAnalyzerModule({ bus, logger, workspaceRoot, defaultMaxIte
       },
       "iteration analyzed",
     );
-    await bus.publish(
-      "IterationAnalyzed",
-      create(IterationAnalyzedSchema, {
-        envelope: followEnvelope(envelope),
-        task: next,
-        program: event.program,
-        result: event.result,
-        analysis,
-      }),
-    );
-    if (analysis.verdict === Verdict.FIX) return;
+    const analyzed = create(IterationAnalyzedSchema, {
+      envelope: followEnvelope(envelope),
+      task: next,
+      program: event.program,
+      result: event.result,
+      analysis,
+    });
+    if (analysis.verdict === Verdict.FIX) return { analyzed, finished: undefined };
     const succeeded = analysis.verdict === Verdict.SUCCESS;
-    await bus.publish(
-      "TaskFinished",
-      create(TaskFinishedSchema, {
-        envelope: followEnvelope(envelope),
-        state: succeeded ? TaskState.SUCCEEDED : TaskState.FAILED,
-        reason: succeeded
-          ? `succeeded in iteration ${envelope.iteration} with ${event.program?.tool}`
-          : `gave up after ${envelope.iteration} iteration(s): ${analysis.summary}`,
-        bestIteration: succeeded ? envelope.iteration : 0,
-        bestProgram: succeeded ? event.program : undefined,
-        score: succeeded ? analysis.score : undefined,
-        metric: analysis.metric,
-        predictionsPath: succeeded ? analysis.predictionsPath : "",
-        task: next,
-      }),
-    );
+    const taskFinished = create(TaskFinishedSchema, {
+      envelope: followEnvelope(envelope),
+      state: succeeded ? TaskState.SUCCEEDED : TaskState.FAILED,
+      reason: succeeded
+        ? `succeeded in iteration ${envelope.iteration} with ${event.program?.tool}`
+        : `gave up after ${envelope.iteration} iteration(s): ${analysis.summary}`,
+      bestIteration: succeeded ? envelope.iteration : 0,
+      bestProgram: succeeded ? event.program : undefined,
+      score: succeeded ? analysis.score : undefined,
+      metric: analysis.metric,
+      predictionsPath: succeeded ? analysis.predictionsPath : "",
+      task: next,
+    });
+    return { analyzed, finished: taskFinished };
   }
 
   return {

@@ -304,4 +304,11 @@ describe("classifyFailure", () => {
       summary: "The program was killed by SIGSEGV without any output.",
     });
   });
+
+  it("says so when the run was interrupted rather than blaming the program's last output", () => {
+    const result = create(ExecutionResultSchema, { exitCode: -1, interrupted: true });
+    const diagnosis = classifyFailure({ result, stderr: "Traceback (most recent call last):\nValueError: old\n", stdout: "" });
+    expect(diagnosis.category).toBe(FailureCategory.RUNTIME_ERROR);
+    expect(diagnosis.summary).toMatch(/^The run was interrupted/);
+  });
 });

@@ -72,6 +72,13 @@ export function classifyFailure(evidence: FailureEvidence): FailureDiagnosis {
       summary: `The program did not finish within its time limit and was stopped after ${seconds} s.`,
     };
   }
+  if (result.interrupted) {
+    return {
+      category: FailureCategory.RUNTIME_ERROR,
+      summary:
+        "The run was interrupted: its process ended while no executor watched it and left no exit status, so how the program ended is unknown.",
+    };
+  }
   // A process killed outright prints nothing about it, so any traceback in
   // its log is from earlier and not the cause. Exit status 137 is a shell
   // reporting its child's SIGKILL.

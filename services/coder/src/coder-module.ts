@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { followEnvelope, type EventBus } from "@mlzero/bus";
 import type { Logger } from "@mlzero/logging";
-import { FinishedTasks, failTaskOnDomainError, runTimeLimitSeconds } from "@mlzero/pipeline";
+import { FinishedTasks, ProcessedSet, failTaskOnDomainError, runTimeLimitSeconds } from "@mlzero/pipeline";
 import {
   CodeGeneratedSchema,
   CoderService,
@@ -25,9 +25,20 @@ export interface CoderModuleOptions {
 /**
  * The coder service: `CoderService.Generate` for direct use, and on the bus
  * the first program after perception and a fixed program after every FIX.
+ *
+ * Redelivery: each iteration is generated once per process (`generated`,
+ * keyed by task and iteration), so a TaskPerceived or IterationAnalyzed that
+ * comes again is dropped. After a restart the coder may generate an
+ * iteration again (it keeps no durable record; its programs embed the time
+ * left, so a second one differs), and publishes a second CodeGenerated for
+ * it. That is safe: the candidate id is derived from the iteration and tool,
+ * the executor runs one program per iteration (the first it recorded) and
+ * reports that one, and the gateway never moves a task back for an earlier
+ * iteration's event.
  */
 export function createCoderModule({ coder, bus, logger }: CoderModuleOptions): ServiceModule {
   const finished = new FinishedTasks();
+  const generated = new ProcessedSet();
 
   async function generateAndPublish(
     cause: EventEnvelope | undefined,
@@ -35,6 +46,14 @@ export function createCoderModule({ coder, bus, logger }: CoderModuleOptions): S
     request: { iteration: number; fix?: Fix; previousTool?: string; previousAnalysis?: string },
   ): Promise<void> {
     if (!cause || finished.has(cause.taskId)) return;
+    await generated.once(`${cause.tenant}/${cause.taskId}/${request.iteration}`, () => generateOnce(cause, task, request));
+  }
+
+  async function generateOnce(
+    cause: EventEnvelope,
+    task: TaskContext | undefined,
+    request: { iteration: number; fix?: Fix; previousTool?: string; previousAnalysis?: string },
+  ): Promise<void> {
     await failTaskOnDomainError(bus, cause, task, async () => {
       const program = await coder.generate(
         create(GenerateRequestSchema, {

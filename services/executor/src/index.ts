@@ -1,4 +1,5 @@
 export * from "./program-runner.js";
+export * from "./run-record.js";
 export * from "./local-runner.js";
 export * from "./sandbox-env.js";
 export * from "./stage-iteration.js";

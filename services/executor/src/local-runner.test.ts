@@ -95,7 +95,8 @@ describe("createLocalRunner", () => {
 
     const dir = workspace.iterationDir(1);
     expect(await readFile(path.join(dir, "main.py"), "utf8")).toBe(code);
-    expect(await readFile(path.join(dir, "run.sh"), "utf8")).toBe("#!/bin/sh\nexec python main.py\n");
+    expect(await readFile(path.join(dir, "run.sh"), "utf8")).toContain("\n(exec python main.py) > stdout.log 2> stderr.log < /dev/null\n");
+    expect(await readFile(path.join(dir, "launches.log"), "utf8")).toMatch(/^\S+ launch=\S+ candidate=iter-001-test pid=\d+\n$/);
     expect(await readFile(path.join(dir, "stdout.log"), "utf8")).toContain("MLZERO_RESULT");
     expect(await readFile(path.join(dir, "stderr.log"), "utf8")).toBe("a warning\n");
   });
@@ -157,7 +158,8 @@ describe("createLocalRunner", () => {
     expect(limited.exitCode).toBe(1);
     expect(limited.stderrTail).toMatch(/MemoryError/);
     // The same program fits a larger limit, so the limit is what stopped it.
-    const roomy = await runner().run(request(code, { memoryLimitBytes: 2048 * MiB }));
+    // (Another iteration: a repeat in the same one returns the recorded run.)
+    const roomy = await runner().run(request(code, { iteration: 2, memoryLimitBytes: 2048 * MiB }));
     expect(roomy.exitCode).toBe(0);
     expect(roomy.stdoutTail).toBe(`allocated ${1024 ** 3}`);
   });

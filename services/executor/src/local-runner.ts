@@ -1,19 +1,32 @@
-import { spawn } from "node:child_process";
-import { accessSync, constants, createWriteStream, type WriteStream } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { accessSync, constants } from "node:fs";
 import { once } from "node:events";
+import { mkdir, realpath } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
-import type { Readable } from "node:stream";
-import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { FailedPreconditionError } from "@mlzero/errors";
-import { ITERATION_FILES } from "@mlzero/program";
+import { ITERATION_FILES, OUTPUTS_DIR } from "@mlzero/program";
 import { ExecutionResultSchema, type ExecutionResult } from "@mlzero/proto";
+import { iterationName } from "@mlzero/workspace";
 import { listOutputFiles } from "./list-output-files.js";
+import { LogFollower } from "./log-follower.js";
 import { LogTail } from "./log-tail.js";
-import type { ProgramRunner, RunRequest } from "./program-runner.js";
+import { bootId, identityOfChild, isAlive, liveIdentity, workingDirectory, type ProcessIdentity } from "./process-identity.js";
+import type { ProgramRunner, RunHandle, RunRequest } from "./program-runner.js";
+import {
+  createRunRecord,
+  programSha256,
+  readExitStatus,
+  readLaunches,
+  readRunRecord,
+  writeRunRecord,
+  type RunRecord,
+  type StopReason,
+} from "./run-record.js";
 import { residentBytes, runProcesses, terminateRun } from "./run-processes.js";
 import { sandboxEnv } from "./sandbox-env.js";
 import { stageIteration } from "./stage-iteration.js";
@@ -26,7 +39,10 @@ export interface LocalRunnerOptions {
   prlimitBin?: string;
   /** How often `onProgress` is called (default 5 s). */
   progressIntervalMs?: number;
-  /** How often memory is sampled from /proc (default 250 ms). */
+  /**
+   * How often the run is looked at (default 250 ms): memory sampled from
+   * /proc, logs read, and, for an adopted run, whether its process still lives.
+   */
   memorySampleIntervalMs?: number;
   /** Lines kept in each log tail (default 50). */
   tailLines?: number;
@@ -42,15 +58,34 @@ export interface LocalRunnerOptions {
   defaultMemoryLimitBytes?: number;
 }
 
+/** The local runner, with what tests need beyond {@link ProgramRunner}. */
+export interface LocalRunner extends ProgramRunner {
+  /**
+   * Stops watching every run and leaves their processes running and their
+   * records as they are, as a crash of the executor would: no result
+   * resolves and nothing more is written. For tests of adoption.
+   */
+  detach(): void;
+}
+
 /** Longest delay a Node timer takes; a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** How long to wait for the log pipes to close once every process is gone. */
-const PIPE_DRAIN_MS = 2_000;
+/** Message of a result whose process vanished without an exit status. */
+export const INTERRUPTED_MESSAGE =
+  "mlzero: the run was interrupted: its process ended while no executor watched it and left no exit status";
 
 /**
  * Runs programs as local subprocesses, each in its own session and process
  * group, with a scrubbed environment and memory, time and thread limits.
+ *
+ * Runs are durable (see run-record.ts): the launcher (run.sh) appends a line
+ * to launches.log when it starts and records the exit status when the program
+ * ends, the program writes its logs to files, and the runner keeps a record
+ * of each run (run.json) with its launcher's identity and its deadline. So a
+ * run outlives the executor that started it, and a runner in the next
+ * executor adopts it: waits for it, enforces its deadline, reads how it
+ * ended, instead of running it again.
  *
  * Memory is limited with RLIMIT_DATA (via prlimit), not RLIMIT_AS. Measured
  * in this venv after importing numpy, pandas, sklearn and lightgbm: address
@@ -61,8 +96,13 @@ const PIPE_DRAIN_MS = 2_000;
  * turns a 1 GiB numpy allocation into MemoryError. Both limits are per
  * process and virtual, not a cap of resident memory of the whole run; that
  * needs a cgroup, which the Kubernetes runner gets from its container limits.
+ *
+ * The program runs as the executor's user, so the local runner is no
+ * filesystem boundary: a program could rewrite its own run record. The
+ * record's process identity (pid, start time, boot) is checked before the
+ * runner signals anything, and the Kubernetes runner is the isolating one.
  */
-export function createLocalRunner(options: LocalRunnerOptions): ProgramRunner {
+export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
   const prlimitBin = options.prlimitBin ?? "/usr/bin/prlimit";
   for (const [what, file] of [
     ["python", options.pythonBin],
@@ -86,36 +126,102 @@ export function createLocalRunner(options: LocalRunnerOptions): ProgramRunner {
     defaultTimeLimitMs: options.defaultTimeLimitMs ?? 3_600_000,
     defaultMemoryLimitBytes: options.defaultMemoryLimitBytes ?? 8 * 1024 ** 3,
   };
-  // Runs in flight by task, so cancel reaches them; and by folder, so a
-  // redelivered request cannot stage over a run that is still going.
-  const runsByTask = new Map<string, Set<ActiveRun>>();
-  const busyDirs = new Set<string>();
+  // Runs this runner watches, by folder (one run per iteration folder at a
+  // time) and by task, so cancel reaches them.
+  const byDir = new Map<string, WatchedRun>();
+  const byTask = new Map<string, Set<WatchedRun>>();
+
+  function watch(run: WatchedRun): void {
+    byDir.set(run.dir, run);
+    const runs = byTask.get(run.taskKey) ?? new Set();
+    runs.add(run);
+    byTask.set(run.taskKey, runs);
+    void run.ended.finally(() => forget(run));
+  }
+
+  function forget(run: WatchedRun): void {
+    if (byDir.get(run.dir) === run) byDir.delete(run.dir);
+    const runs = byTask.get(run.taskKey);
+    runs?.delete(run);
+    if (runs?.size === 0) byTask.delete(run.taskKey);
+  }
+
+  async function start(request: RunRequest): Promise<RunHandle> {
+    const dir = request.workspace.iterationDir(request.iteration);
+    const sha = programSha256(request.program);
+    const watched = byDir.get(dir);
+    if (watched) {
+      if (watched.isFor(request.program.candidateId, sha)) return watched.handle(false, request);
+      throw busy(request);
+    }
+    // Claimed before the first await, so a second start for the folder in
+    // this process finds it.
+    const run = new WatchedRun(dir, taskKey(request.tenant, request.taskId), settings, request.program.candidateId, sha);
+    watch(run);
+    try {
+      await mkdir(dir, { recursive: true });
+      for (let claims = 0; ; claims++) {
+        const record = await readRunRecord(dir);
+        if (record && record.candidateId === request.program.candidateId && record.programSha256 === sha) {
+          if (record.state === "finished" || record.state === "reported") return run.alreadyEnded(record);
+          if (await run.adopt(record, request)) return run.handle(false, request);
+          // Recorded but never started (the executor died before spawning): start it now.
+          await run.launch(request);
+          return run.handle(true, request);
+        }
+        if (record && (record.state === "launching" || record.state === "running") && (await stillRunning(dir, record))) {
+          throw busy(request);
+        }
+        if (record) {
+          await run.launch(request);
+          return run.handle(true, request);
+        }
+        if (await run.claim(request)) return run.handle(true, request);
+        // Another executor claimed the folder between our read and our claim: look again.
+        if (claims > 2) throw busy(request);
+      }
+    } catch (error) {
+      run.abandon();
+      forget(run);
+      throw error;
+    }
+  }
 
   return {
+    start,
+
+    async adopt(iterationDir) {
+      const dir = path.resolve(iterationDir);
+      if (byDir.has(dir)) return byDir.get(dir)!.handle(false);
+      const record = await readRunRecord(dir);
+      if (!record || record.state === "reported") return undefined;
+      const run = new WatchedRun(dir, taskKey(record.tenant, record.taskId), settings, record.candidateId, record.programSha256);
+      watch(run);
+      if (record.state === "finished") return run.alreadyEnded(record);
+      if (await run.adopt(record, undefined)) return run.handle(false);
+      // Recorded but never started: only a request with the program can start it.
+      run.abandon();
+      forget(run);
+      return undefined;
+    },
+
     async run(request) {
-      const dir = request.workspace.iterationDir(request.iteration);
-      if (busyDirs.has(dir)) {
-        throw new FailedPreconditionError(`iteration ${request.iteration} of task ${request.taskId} is already running`);
-      }
-      busyDirs.add(dir);
-      const key = taskKey(request.tenant, request.taskId);
-      const active = new ActiveRun(settings.killGraceMs);
-      const runs = runsByTask.get(key) ?? new Set();
-      runs.add(active);
-      runsByTask.set(key, runs);
-      try {
-        return await runOnce(request, active, settings);
-      } finally {
-        runs.delete(active);
-        if (runs.size === 0) runsByTask.delete(key);
-        busyDirs.delete(dir);
-      }
+      const handle = await start(request);
+      const result = await handle.result;
+      await handle.markReported();
+      return result;
     },
 
     async cancel(tenant, taskId) {
-      const runs = [...(runsByTask.get(taskKey(tenant, taskId)) ?? [])];
+      const runs = [...(byTask.get(taskKey(tenant, taskId)) ?? [])];
       await Promise.all(runs.map((run) => run.stop("cancel")));
       return runs.length > 0;
+    },
+
+    detach() {
+      for (const run of byDir.values()) run.abandon();
+      byDir.clear();
+      byTask.clear();
     },
   };
 }
@@ -127,137 +233,365 @@ function taskKey(tenant: string, taskId: string): string {
   return `${tenant}/${taskId}`;
 }
 
-/** A run in flight: why it was stopped, and the one termination it gets. */
-class ActiveRun {
-  stopReason: "timeout" | "cancel" | undefined;
-  private leaderPid: number | undefined;
-  private leaderExited = false;
-  private termination: Promise<void> | undefined;
-
-  constructor(private readonly graceMs: number) {}
-
-  /** Records the spawned leader; a stop asked for while staging happens now. */
-  started(pid: number): void {
-    this.leaderPid = pid;
-    if (this.stopReason !== undefined) void this.terminate();
-  }
-
-  /** Records that the launcher exited: a later stop no longer changes the outcome. */
-  exited(): void {
-    this.leaderExited = true;
-  }
-
-  /** Stops the run for `reason`; the first reason wins. */
-  stop(reason: "timeout" | "cancel"): Promise<void> {
-    if (!this.leaderExited) this.stopReason ??= reason;
-    return this.terminate();
-  }
-
-  /** Kills whatever is left of the run; shares a termination already under way. */
-  terminate(): Promise<void> {
-    if (this.leaderPid === undefined) return Promise.resolve();
-    this.termination ??= terminateRun(this.leaderPid, this.graceMs);
-    return this.termination;
-  }
+function busy(request: RunRequest): FailedPreconditionError {
+  return new FailedPreconditionError(`iteration ${request.iteration} of task ${request.taskId} is already running`);
 }
 
-async function runOnce(request: RunRequest, active: ActiveRun, settings: Settings): Promise<ExecutionResult> {
-  const staged = await stageIteration(request.workspace, request.iteration, request.program);
-  const memoryLimit = Math.floor(request.memoryLimitBytes > 0 ? request.memoryLimitBytes : settings.defaultMemoryLimitBytes);
-  const timeLimitMs = request.timeLimitMs > 0 ? request.timeLimitMs : settings.defaultTimeLimitMs;
-  const env = sandboxEnv({ binDir: settings.binDir, scratchDir: staged.scratchDir, threads: settings.threads, gpus: request.gpus });
-
-  const startedAt = Date.now();
-  // detached: the launcher becomes leader of a new session and process
-  // group, so the whole tree can be found and killed together. prlimit
-  // applies the limits and then execs the shell in the same process.
-  const child = spawn(settings.prlimitBin, [`--data=${memoryLimit}`, "--core=0", "--", "/bin/sh", ITERATION_FILES.launcher], {
-    cwd: staged.dir,
-    env,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  await once(child, "spawn");
-  // Listening after "spawn" is safe: "exit" comes in a later event-loop turn.
-  const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
-  const leaderPid = child.pid!;
-  active.started(leaderPid);
-
-  const stdoutTail = new LogTail(settings.tailLines, settings.tailBytes);
-  const stderrTail = new LogTail(settings.tailLines, settings.tailBytes);
-  const combinedTail = new LogTail(settings.tailLines, settings.tailBytes);
-  const stdoutDone = capture(child.stdout, createWriteStream(staged.stdoutPath), [stdoutTail, combinedTail]);
-  const stderrDone = capture(child.stderr, createWriteStream(staged.stderrPath), [stderrTail, combinedTail]);
-
-  // Peak memory is sampled (sum of resident memory of the run's processes
-  // every memorySampleIntervalMs): a spike between samples is missed, and a
-  // run shorter than one interval reports 0.
-  let peakMemory = 0;
-  const sampler = setInterval(() => {
-    void runProcesses(leaderPid)
-      .then(residentBytes)
-      .then((bytes) => {
-        peakMemory = Math.max(peakMemory, bytes);
-      })
-      .catch(() => undefined); // a missed sample only lowers the estimate
-  }, settings.memorySampleIntervalMs);
-  const { onProgress } = request;
-  const progress =
-    onProgress &&
-    setInterval(() => {
-      try {
-        onProgress({ elapsedMs: Date.now() - startedAt, logTail: combinedTail.tail() });
-      } catch {
-        // A failing listener must not break the run it listens to.
-      }
-    }, settings.progressIntervalMs);
-  const deadline = setTimeout(() => void active.stop("timeout"), Math.min(timeLimitMs, MAX_TIMER_MS));
-
-  const [exitCode, signal] = await exited;
-  const durationMs = Date.now() - startedAt;
-  active.exited();
-  clearTimeout(deadline);
-  clearInterval(sampler);
-  clearInterval(progress);
-  // The launcher is gone; anything it left behind (background children, a
-  // worker ignoring SIGTERM) is killed so nothing outlives the run.
-  await active.terminate();
-  await Promise.race([Promise.all([stdoutDone, stderrDone]), sleep(PIPE_DRAIN_MS)]);
-  child.stdout.destroy();
-  child.stderr.destroy();
-  await Promise.all([stdoutDone, stderrDone]);
-
-  return create(ExecutionResultSchema, {
-    candidateId: request.program.candidateId,
-    exitCode: exitCode ?? -1,
-    signal: signal ?? "",
-    timedOut: active.stopReason === "timeout",
-    cancelled: active.stopReason === "cancel",
-    duration: durationFromMs(durationMs),
-    iterationDir: staged.name,
-    stdoutTail: stdoutTail.tail(),
-    stderrTail: stderrTail.tail(),
-    outputFiles: await listOutputFiles(staged.outputsDir),
-    peakMemoryBytes: BigInt(peakMemory),
-  });
+/** True when a recorded run's launcher is still alive. */
+async function stillRunning(dir: string, record: RunRecord): Promise<boolean> {
+  const identity = record.process ?? (await identityFromLaunches(dir, record));
+  return identity !== undefined && (await isAlive(identity));
 }
 
 /**
- * Copies a program's output stream into its log file, feeding the tails on
- * the way. Resolves once the stream has ended or been destroyed and the file
- * is flushed and closed.
+ * The launcher of a run recorded as launching (the executor died between
+ * spawning it and recording its pid): its line in launches.log names its
+ * pid, and a live process with that pid working in this folder is it.
  */
-async function capture(stream: Readable, file: WriteStream, tails: LogTail[]): Promise<void> {
-  const decoder = new StringDecoder("utf8");
-  stream.on("data", (chunk: Buffer) => {
-    const text = decoder.write(chunk);
-    for (const tail of tails) tail.append(text);
-  });
-  // A log file that cannot be written (disk full) must not stall the
-  // program on a full pipe: keep reading for the tails.
-  file.on("error", () => stream.resume());
-  stream.pipe(file);
-  await once(stream, "close");
-  file.end();
-  if (!file.closed) await once(file, "close");
+async function identityFromLaunches(dir: string, record: RunRecord): Promise<ProcessIdentity | undefined> {
+  const entry = (await readLaunches(dir)).find((launch) => launch.launchId === record.launchId);
+  if (!entry) return undefined;
+  const identity = await liveIdentity(entry.pid);
+  // The kernel reports the working directory with symbolic links resolved.
+  if (!identity || (await workingDirectory(entry.pid)) !== (await realpath(dir).catch(() => dir))) return undefined;
+  return identity;
+}
+
+/** Why an abandoned run's result never settles for its handles. */
+const ABANDONED = new Error("the run was abandoned");
+
+/**
+ * One run this runner watches, launched here or adopted: its record (the
+ * only writer of it in this process), its timers, and its result.
+ */
+class WatchedRun {
+  private record: RunRecord | undefined;
+  private writes: Promise<void> = Promise.resolve();
+  private abandoned = false;
+  private leaderExited = false;
+  private termination: Promise<void> | undefined;
+  private stopRequested: StopReason | undefined;
+  private settle!: (result: ExecutionResult) => void;
+  private fail!: (error: unknown) => void;
+  private readonly result: Promise<ExecutionResult>;
+  private onProgress: RunRequest["onProgress"];
+  /** Resolves or rejects once the run has ended, or is abandoned. */
+  readonly ended: Promise<unknown>;
+
+  constructor(
+    readonly dir: string,
+    readonly taskKey: string,
+    private readonly settings: Settings,
+    private readonly candidateId: string,
+    private readonly sha: string,
+  ) {
+    this.result = new Promise((resolve, reject) => {
+      this.settle = resolve;
+      this.fail = reject;
+    });
+    this.ended = this.result.catch(() => undefined);
+  }
+
+  isFor(candidateId: string, sha: string): boolean {
+    return this.candidateId === candidateId && this.sha === sha;
+  }
+
+  /** A handle on this run for one caller. */
+  handle(launched: boolean, request?: RunRequest): RunHandle {
+    if (request?.onProgress) this.onProgress ??= request.onProgress;
+    // An abandoned run's result never settles: its watcher is gone, as in a crash.
+    const result = new Promise<ExecutionResult>((resolve, reject) => {
+      this.result.then(resolve, (error: unknown) => {
+        if (error !== ABANDONED) reject(error);
+      });
+    });
+    return {
+      launched,
+      reported: this.record?.state === "reported",
+      result,
+      reportId: () => this.record?.reportId ?? "",
+      markReported: async () => {
+        if (!this.record || this.abandoned) return;
+        this.record.state = "reported";
+        await this.persist();
+      },
+    };
+  }
+
+  /** A run that has already ended: its recorded result. */
+  alreadyEnded(record: RunRecord): RunHandle {
+    this.record = record;
+    this.settle(fromBinary(ExecutionResultSchema, Buffer.from(record.result ?? "", "base64")));
+    return this.handle(false);
+  }
+
+  /** Stops watching without touching the process or the record. */
+  abandon(): void {
+    this.abandoned = true;
+    this.fail(ABANDONED);
+  }
+
+  /** Claims a fresh folder for `request` and launches it; false when another executor claimed it first. */
+  async claim(request: RunRequest): Promise<boolean> {
+    const record = this.newRecord(request);
+    if (!(await createRunRecord(this.dir, record))) return false;
+    this.record = record;
+    await this.spawnAndWatch(request);
+    return true;
+  }
+
+  /** Launches `request` in a folder that has a record (of another program, or one never started). */
+  async launch(request: RunRequest): Promise<void> {
+    this.record = this.newRecord(request);
+    await this.persist();
+    await this.spawnAndWatch(request);
+  }
+
+  /**
+   * Takes over a recorded run: watches it while its launcher lives, or
+   * records how it ended. False when it was recorded but never started.
+   */
+  async adopt(record: RunRecord, request: RunRequest | undefined): Promise<boolean> {
+    this.record = { ...record };
+    const identity = record.process ?? (await identityFromLaunches(this.dir, record));
+    if (!identity) {
+      const launched = (await readLaunches(this.dir)).some((launch) => launch.launchId === record.launchId);
+      if (!launched && record.state === "launching") return false;
+      // Started, and gone before anyone recorded its identity.
+      void this.finish(undefined, undefined);
+      return true;
+    }
+    if (!record.process) {
+      this.record.process = identity;
+      this.record.state = "running";
+      await this.persist();
+    }
+    if (request?.onProgress) this.onProgress = request.onProgress;
+    void this.follow(identity, undefined);
+    return true;
+  }
+
+  /** Stops the run for `reason` (recorded first, so an adopter knows why it ended); the first reason wins. */
+  async stop(reason: StopReason): Promise<void> {
+    if (this.leaderExited || this.abandoned) return this.termination;
+    if (!this.record?.process) {
+      // Not spawned yet: stopped as soon as it is.
+      this.stopRequested ??= reason;
+      return;
+    }
+    if (!this.record.stopReason) {
+      this.record.stopReason = reason;
+      await this.persist().catch(() => undefined); // the kill matters more than the record
+    }
+    return this.terminate();
+  }
+
+  private newRecord(request: RunRequest): RunRecord {
+    const now = Date.now();
+    return {
+      version: 1,
+      tenant: request.tenant,
+      taskId: request.taskId,
+      iteration: request.iteration,
+      candidateId: request.program.candidateId,
+      programSha256: this.sha,
+      launchId: randomUUID(),
+      state: "launching",
+      launchedAtMs: now,
+      deadlineAtMs: now + this.timeLimitMs(request),
+      context: request.context ? Buffer.from(request.context).toString("base64") : undefined,
+    };
+  }
+
+  private timeLimitMs(request: RunRequest): number {
+    return request.timeLimitMs > 0 ? request.timeLimitMs : this.settings.defaultTimeLimitMs;
+  }
+
+  private async spawnAndWatch(request: RunRequest): Promise<void> {
+    const record = this.record!;
+    const settings = this.settings;
+    const staged = await stageIteration(request.workspace, request.iteration, request.program, {
+      launchId: record.launchId,
+      candidateId: record.candidateId,
+    });
+    const memoryLimit = Math.floor(request.memoryLimitBytes > 0 ? request.memoryLimitBytes : settings.defaultMemoryLimitBytes);
+    const env = sandboxEnv({ binDir: settings.binDir, scratchDir: staged.scratchDir, threads: settings.threads, gpus: request.gpus });
+    // detached: the launcher becomes leader of a new session and process
+    // group, so the whole tree can be found and killed together, and it
+    // outlives the executor. prlimit applies the limits, then execs the
+    // shell in the same process. No pipes: the launcher writes the logs.
+    const child = spawn(settings.prlimitBin, [`--data=${memoryLimit}`, "--core=0", "--", "/bin/sh", ITERATION_FILES.launcher], {
+      cwd: staged.dir,
+      env,
+      detached: true,
+      stdio: "ignore",
+    });
+    // Read now, before the event loop can reap the child: the pid names it.
+    const identity = child.pid === undefined ? undefined : identityOfChild(child.pid);
+    await once(child, "spawn");
+    // Listening after "spawn" is safe: "exit" comes in a later event-loop turn.
+    const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+    const startedAt = Date.now();
+    record.launchedAtMs = startedAt;
+    record.deadlineAtMs = startedAt + this.timeLimitMs(request);
+    record.process = identity ?? { pid: child.pid!, startTime: -1, bootId: "" };
+    record.state = "running";
+    await this.persist();
+    if (request.onProgress) this.onProgress ??= request.onProgress;
+    void this.follow(record.process, { child, exited });
+    if (this.stopRequested) void this.stop(this.stopRequested);
+  }
+
+  /**
+   * Watches the run until its launcher ends: samples memory, follows the
+   * logs, reports progress and enforces the deadline, then records the result.
+   * A launcher this process spawned reports its exit; an adopted one is polled.
+   */
+  private async follow(
+    identity: ProcessIdentity,
+    own: { child: ChildProcess; exited: Promise<[number | null, NodeJS.Signals | null]> } | undefined,
+  ): Promise<void> {
+    const settings = this.settings;
+    const record = this.record!;
+    const stdoutTail = new LogTail(settings.tailLines, settings.tailBytes);
+    const stderrTail = new LogTail(settings.tailLines, settings.tailBytes);
+    const combinedTail = new LogTail(settings.tailLines, settings.tailBytes);
+    const window = 2 * settings.tailBytes;
+    const followers = [
+      new LogFollower(path.join(this.dir, ITERATION_FILES.stdout), [stdoutTail, combinedTail], window),
+      new LogFollower(path.join(this.dir, ITERATION_FILES.stderr), [stderrTail, combinedTail], window),
+    ];
+    // Polled in turn, so the combined tail interleaves the streams to within one interval.
+    let reading = Promise.resolve();
+    const readLogs = () =>
+      (reading = reading
+        .catch(() => undefined)
+        .then(async () => {
+          for (const follower of followers) await follower.poll();
+        }));
+
+    // Peak memory is sampled (sum of resident memory of the run's processes
+    // every memorySampleIntervalMs): a spike between samples is missed, a run
+    // shorter than one interval reports 0, and an adopted run reports the
+    // peak since its adoption.
+    let peakMemory = 0;
+    const sampler = setInterval(() => {
+      void readLogs().catch(() => undefined);
+      void runProcesses(identity.pid)
+        .then(residentBytes)
+        .then((bytes) => {
+          peakMemory = Math.max(peakMemory, bytes);
+        })
+        .catch(() => undefined); // a missed sample only lowers the estimate
+    }, settings.memorySampleIntervalMs);
+    const progress = setInterval(() => {
+      const onProgress = this.onProgress;
+      if (!onProgress || this.abandoned) return;
+      void readLogs()
+        .catch(() => undefined)
+        .then(() => onProgress({ elapsedMs: Date.now() - record.launchedAtMs, logTail: combinedTail.tail() }))
+        .catch(() => undefined); // a failing listener must not break the run it listens to
+    }, settings.progressIntervalMs);
+    const deadline = setTimeout(() => void this.stop("timeout"), Math.min(Math.max(0, record.deadlineAtMs - Date.now()), MAX_TIMER_MS));
+    // A stop decided by an executor that died before it was done.
+    if (record.stopReason) void this.terminate();
+
+    let exit: [number | null, NodeJS.Signals | null] | undefined;
+    if (own) {
+      exit = await Promise.race([own.exited, this.ended.then(() => undefined)]);
+    } else {
+      while (!this.abandoned && (await isAlive(identity))) await sleep(settings.memorySampleIntervalMs);
+    }
+    this.leaderExited = true;
+    clearTimeout(deadline);
+    clearInterval(sampler);
+    clearInterval(progress);
+    if (this.abandoned) return;
+    await readLogs().catch(() => undefined);
+    await this.finish(identity, exit, { stdoutTail, stderrTail, peakMemory, readLogs });
+  }
+
+  /** Kills whatever is left of the run; shares a termination already under way. */
+  private terminate(): Promise<void> {
+    const identity = this.record?.process;
+    if (!identity) return Promise.resolve();
+    this.termination ??= (async () => {
+      // The launcher's pid names this run's session only while the launcher
+      // lives or while nothing else has taken its pid: a live process with
+      // that pid but another start time means the run's session is gone.
+      if (identity.startTime >= 0 && identity.bootId !== bootId()) return; // recorded before a reboot
+      const now = await liveIdentity(identity.pid);
+      if (now && identity.startTime >= 0 && now.startTime !== identity.startTime) return;
+      await terminateRun(identity.pid, this.settings.killGraceMs);
+    })();
+    return this.termination;
+  }
+
+  /** Records how the run ended and settles its result. */
+  private async finish(
+    identity: ProcessIdentity | undefined,
+    exit: [number | null, NodeJS.Signals | null] | undefined,
+    seen?: { stdoutTail: LogTail; stderrTail: LogTail; peakMemory: number; readLogs: () => Promise<void> },
+  ): Promise<void> {
+    try {
+      const record = this.record!;
+      // The launcher is gone; anything it left behind (background children,
+      // a worker ignoring SIGTERM) is killed so nothing outlives the run.
+      if (identity) await this.terminate();
+      if (this.abandoned) return;
+      let stdoutTail = seen?.stdoutTail;
+      let stderrTail = seen?.stderrTail;
+      if (!seen) {
+        // Never watched: read the ends of the logs now.
+        stdoutTail = new LogTail(this.settings.tailLines, this.settings.tailBytes);
+        stderrTail = new LogTail(this.settings.tailLines, this.settings.tailBytes);
+        const window = 2 * this.settings.tailBytes;
+        await new LogFollower(path.join(this.dir, ITERATION_FILES.stdout), [stdoutTail], window).poll();
+        await new LogFollower(path.join(this.dir, ITERATION_FILES.stderr), [stderrTail], window).poll();
+      } else {
+        await seen.readLogs().catch(() => undefined);
+      }
+      const status = await readExitStatus(this.dir);
+      // No status recorded: the launcher itself was killed (it survives
+      // SIGTERM to record the status, so by SIGKILL). Its parent knows the
+      // signal; an adopter knows it when the executor stopped the run, and
+      // otherwise only that the run was interrupted.
+      const interrupted = !status && !exit && !record.stopReason;
+      const exitCode = status?.exitCode ?? (exit ? (exit[0] ?? -1) : -1);
+      const signal = status?.signal ?? (exit ? (exit[1] ?? "") : interrupted ? "" : "SIGKILL");
+      const endedAt = status?.endedAtMs ?? Date.now();
+      const stderr = stderrTail!.tail();
+      const result = create(ExecutionResultSchema, {
+        candidateId: record.candidateId,
+        exitCode,
+        signal,
+        timedOut: record.stopReason === "timeout",
+        cancelled: record.stopReason === "cancel",
+        interrupted,
+        duration: durationFromMs(Math.max(0, Math.round(endedAt - record.launchedAtMs))),
+        iterationDir: iterationName(record.iteration),
+        stdoutTail: stdoutTail!.tail(),
+        stderrTail: interrupted ? [stderr, INTERRUPTED_MESSAGE].filter(Boolean).join("\n") : stderr,
+        outputFiles: await listOutputFiles(path.join(this.dir, OUTPUTS_DIR)),
+        peakMemoryBytes: BigInt(seen?.peakMemory ?? 0),
+      });
+      record.state = "finished";
+      record.result = Buffer.from(toBinary(ExecutionResultSchema, result)).toString("base64");
+      record.reportId = randomUUID();
+      await this.persist();
+      this.settle(result);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** Writes the record as it is now, after any write already under way. */
+  private persist(): Promise<void> {
+    const write = this.writes.then(async () => {
+      if (this.abandoned || !this.record) return;
+      await writeRunRecord(this.dir, { ...this.record });
+    });
+    this.writes = write.catch(() => undefined);
+    return write;
+  }
 }

@@ -3,6 +3,7 @@ import path from "node:path";
 import { ITERATION_FILES, OUTPUTS_DIR } from "@mlzero/program";
 import type { Program } from "@mlzero/proto";
 import { iterationName, type TaskWorkspace } from "@mlzero/workspace";
+import { RUN_FILES } from "./run-record.js";
 
 /** Scratch folder of a run (HOME and TMPDIR), inside the iteration folder. */
 export const SCRATCH_DIR = "tmp";
@@ -21,13 +22,25 @@ export interface StagedIteration {
   stderrPath: string;
 }
 
+/** Identifies one launch in the launcher, so launches.log tells which launch ran. */
+export interface LaunchLabel {
+  launchId: string;
+  candidateId: string;
+}
+
 /**
  * Writes the program and its launcher into the iteration folder and creates
  * empty outputs and scratch folders. Whatever an earlier run of the same
- * iteration left (outputs, logs, scratch) is removed first, so a redelivered
- * request runs from a clean slate. The input folder is never written.
+ * iteration left (outputs, logs, exit status, scratch) is removed first, so a
+ * new launch runs from a clean slate. The run record and launches.log are
+ * kept: they are the history of the folder. The input folder is never written.
  */
-export async function stageIteration(workspace: TaskWorkspace, iteration: number, program: Program): Promise<StagedIteration> {
+export async function stageIteration(
+  workspace: TaskWorkspace,
+  iteration: number,
+  program: Program,
+  label: LaunchLabel,
+): Promise<StagedIteration> {
   const dir = workspace.iterationDir(iteration);
   const staged: StagedIteration = {
     name: iterationName(iteration),
@@ -38,14 +51,15 @@ export async function stageIteration(workspace: TaskWorkspace, iteration: number
     stderrPath: path.join(dir, ITERATION_FILES.stderr),
   };
   await mkdir(dir, { recursive: true });
+  const exitStatus = path.join(dir, RUN_FILES.exitStatus);
   await Promise.all(
-    [staged.outputsDir, staged.scratchDir, staged.stdoutPath, staged.stderrPath].map((stale) =>
+    [staged.outputsDir, staged.scratchDir, staged.stdoutPath, staged.stderrPath, exitStatus, `${exitStatus}.tmp`].map((stale) =>
       rm(stale, { recursive: true, force: true }),
     ),
   );
   await Promise.all([mkdir(staged.outputsDir), mkdir(staged.scratchDir)]);
   await writeFile(path.join(dir, ITERATION_FILES.program), program.code);
-  await writeFile(path.join(dir, ITERATION_FILES.launcher), launcherScript(program.launcher));
+  await writeFile(path.join(dir, ITERATION_FILES.launcher), launcherScript(program.launcher, label));
   return staged;
 }
 
@@ -53,12 +67,33 @@ export async function stageIteration(workspace: TaskWorkspace, iteration: number
 const SIMPLE_COMMAND = /^[\w./=:+,-]+( +[\w./=:+,-]+)*$/;
 
 /**
- * The run.sh for a launcher. A simple command is `exec`ed so the program
- * itself becomes the process the runner waits on, and a signal that kills it
- * (SIGKILL from the OOM killer, SIGTERM at timeout) shows in the result as a
- * signal rather than as the shell's exit status 128+n.
+ * The run.sh for a launcher. It runs the program with its output going
+ * straight to stdout.log and stderr.log (no pipe to the executor, which a
+ * program would die writing to once the executor is gone), and around it
+ * records the two facts a restarted executor needs: a line in launches.log
+ * when it starts (with its pid) and the exit status when the program ends.
+ * It catches SIGHUP, SIGINT and SIGTERM (the program does not: a subshell
+ * resets caught signals), so a stop signal sent to the whole run ends the
+ * program and still leaves its status recorded. A simple command is
+ * `exec`ed in that subshell, so the status is the program's own, and a
+ * signal that killed it (SIGKILL from the OOM killer, SIGTERM at timeout)
+ * shows as 128 + its number.
  */
-export function launcherScript(launcher: string): string {
+export function launcherScript(launcher: string, label: LaunchLabel): string {
   const command = launcher.trim() || DEFAULT_LAUNCHER;
-  return `#!/bin/sh\n${SIMPLE_COMMAND.test(command) ? `exec ${command}` : command}\n`;
+  const run = SIMPLE_COMMAND.test(command) ? `(exec ${command})` : `(\n${command}\n)`;
+  const word = (text: string) => text.replace(/[^\w.-]/g, "_");
+  return [
+    "#!/bin/sh",
+    "# Written by the mlzero executor. Records this launch, runs the program with",
+    "# its output in stdout.log and stderr.log, then records its exit status, so",
+    "# the run and its outcome outlive the executor that started it.",
+    `printf '%s launch=${word(label.launchId)} candidate=${word(label.candidateId)} pid=%s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$$" >> ${RUN_FILES.launches}`,
+    "trap : HUP INT TERM",
+    `${run} > ${ITERATION_FILES.stdout} 2> ${ITERATION_FILES.stderr} < /dev/null`,
+    "status=$?",
+    `printf '%s\\n' "$status" > ${RUN_FILES.exitStatus}.tmp && mv -f ${RUN_FILES.exitStatus}.tmp ${RUN_FILES.exitStatus}`,
+    'exit "$status"',
+    "",
+  ].join("\n");
 }

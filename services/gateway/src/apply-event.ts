@@ -3,14 +3,19 @@ import type { EventMessage, EventName } from "@mlzero/bus";
 import { IterationSummarySchema, ProblemType, TaskState, Verdict, type Task } from "@mlzero/proto";
 import type { TaskBoard, TaskRecord } from "./task-board.js";
 
-const STEP = { coding: 1, executing: 2, analyzing: 3 } as const;
+const STEP = { perceiving: 0, coding: 1, executing: 2, analyzing: 3 } as const;
 
-function advance(task: Task, record: TaskRecord, iteration: number, step: keyof typeof STEP, state: TaskState): void {
+/**
+ * Moves the task to `state` unless it is already further along the loop;
+ * false when it is (the event is late or repeated, and says nothing new).
+ */
+function advance(task: Task, record: TaskRecord, iteration: number, step: keyof typeof STEP, state: TaskState): boolean {
   const rank = iteration * 10 + STEP[step];
-  if (rank < record.rank) return;
+  if (rank < record.rank) return false;
   record.rank = rank;
   task.state = state;
   task.iteration = iteration;
+  return true;
 }
 
 const PROBLEM_TYPE_TEXT: Partial<Record<ProblemType, string>> = {
@@ -21,61 +26,70 @@ const PROBLEM_TYPE_TEXT: Partial<Record<ProblemType, string>> = {
 
 /**
  * Projects one pipeline event onto the task board (all but TaskFinished,
- * which the gateway finalizes first). Idempotent enough for redelivery: a
- * repeated event re-sets the same fields.
+ * which the gateway finalizes first). Safe under redelivery: an event whose
+ * id the task has seen is dropped, and one the task has moved past (a late
+ * or repeated event of an earlier step, possibly re-published with a new id
+ * after a crash) changes nothing but its stage timing mark (earliest wins),
+ * so no state goes back and no iteration is counted twice. True when the
+ * board recorded an update.
  */
-export function applyEvent<N extends Exclude<EventName, "TaskFinished">>(board: TaskBoard, name: N, message: EventMessage<N>): void {
+export function applyEvent<N extends Exclude<EventName, "TaskFinished">>(board: TaskBoard, name: N, message: EventMessage<N>): boolean {
   const envelope = message.envelope;
-  if (!envelope) return;
+  if (!envelope) return false;
   const iteration = envelope.iteration;
   const event = message as EventMessage<EventName>;
+  const update = (change: Parameters<TaskBoard["update"]>[2], logTail = "") =>
+    // Progress is a stream of snapshots, never applied twice in effect: its ids are not kept.
+    board.update(envelope.taskId, name, change, logTail, name === "ExecutionProgress" ? "" : envelope.eventId);
   switch (event.$typeName) {
     case "mlzero.v1.TaskSubmitted":
-      board.update(envelope.taskId, name, (task, record) => {
+      return update((task, record) => {
         record.timings.mark("submitted", 0, envelope.time);
-        task.state = TaskState.PERCEIVING;
+        if (task.state !== TaskState.QUEUED || !advance(task, record, 0, "perceiving", TaskState.PERCEIVING)) return false;
         task.message = "reading the data";
       });
-      return;
     case "mlzero.v1.TaskPerceived":
-      board.update(envelope.taskId, name, (task, record) => {
+      return update((task, record) => {
+        record.timings.mark("perceived", 0, envelope.time);
+        if (!advance(task, record, 1, "coding", TaskState.CODING)) return false;
         const perception = event.task?.perception;
         record.context = event.task;
-        record.timings.mark("perceived", 0, envelope.time);
-        advance(task, record, 1, "coding", TaskState.CODING);
         task.labelColumn = perception?.labelColumn ?? "";
         task.problemType = perception?.problemType ?? ProblemType.UNSPECIFIED;
         task.metric = perception?.metric?.name ?? "";
         task.tool = perception?.tools[0]?.name ?? "";
         task.message = `predicting "${task.labelColumn}" (${PROBLEM_TYPE_TEXT[task.problemType] ?? "unknown"}, ${task.metric}); tools: ${perception?.tools.map((tool) => tool.name).join(", ")}`;
       });
-      return;
     case "mlzero.v1.CodeGenerated":
-      board.update(envelope.taskId, name, (task, record) => {
+      return update((task, record) => {
         record.timings.mark("generated", iteration, envelope.time);
-        advance(task, record, iteration, "executing", TaskState.EXECUTING);
+        if (!advance(task, record, iteration, "executing", TaskState.EXECUTING)) return false;
         task.tool = event.program?.tool ?? task.tool;
         task.message = `iteration ${iteration}: running the ${task.tool} program`;
       });
-      return;
     case "mlzero.v1.ExecutionStarted":
-      board.update(envelope.taskId, name, (task, record) => advance(task, record, iteration, "executing", TaskState.EXECUTING));
-      return;
+      return update((task, record) => advance(task, record, iteration, "executing", TaskState.EXECUTING));
     case "mlzero.v1.ExecutionProgress":
-      board.update(envelope.taskId, name, () => undefined, event.logTail);
-      return;
+      return update((task) => task.iteration === iteration, event.logTail);
     case "mlzero.v1.ExecutionFinished":
-      board.update(envelope.taskId, name, (task, record) => {
+      return update((task, record) => {
         record.timings.mark("executed", iteration, envelope.time);
-        advance(task, record, iteration, "analyzing", TaskState.ANALYZING);
+        if (!advance(task, record, iteration, "analyzing", TaskState.ANALYZING)) return false;
         task.message = `iteration ${iteration}: checking the outputs`;
       });
-      return;
     case "mlzero.v1.IterationAnalyzed":
-      board.update(envelope.taskId, name, (task, record) => {
+      return update((task, record) => {
         const analysis = event.analysis;
-        record.context = event.task;
         record.timings.mark("analyzed", iteration, envelope.time);
+        // One summary per iteration: replaced, never appended twice, and a repeat changes nothing.
+        const known = task.iterations.find((summary) => summary.iteration === iteration);
+        const same =
+          known?.candidateId === (event.program?.candidateId ?? "") &&
+          known.verdict === (analysis?.verdict ?? Verdict.UNSPECIFIED) &&
+          known.analysis === (analysis?.summary ?? "");
+        if (same) return false;
+        // The context with the most attempts is the latest; an earlier iteration's must not replace it.
+        if ((event.task?.attempts.length ?? 0) >= (record.context?.attempts.length ?? 0)) record.context = event.task;
         task.iterations = task.iterations.filter((summary) => summary.iteration !== iteration);
         task.iterations.push(
           create(IterationSummarySchema, {
@@ -92,16 +106,14 @@ export function applyEvent<N extends Exclude<EventName, "TaskFinished">>(board: 
         task.iterations.sort((a, b) => a.iteration - b.iteration);
         if (analysis?.score !== undefined && (task.bestScore === undefined || analysis.verdict === Verdict.SUCCESS))
           task.bestScore = analysis.score;
-        if (analysis?.verdict === Verdict.FIX) {
-          advance(task, record, iteration + 1, "coding", TaskState.CODING);
+        if (analysis?.verdict === Verdict.FIX && advance(task, record, iteration + 1, "coding", TaskState.CODING)) {
           task.message = `iteration ${iteration} failed: ${analysis.summary} Next: ${analysis.fix?.plan ?? "retry"}`;
         }
       });
-      return;
     case "mlzero.v1.TaskCancelRequested":
-      board.update(envelope.taskId, name, (task) => {
+      return update((task) => {
         task.message = `cancelling: ${event.reason}`;
       });
-      return;
   }
+  return false;
 }

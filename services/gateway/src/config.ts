@@ -6,6 +6,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv) {
   return parseEnv(
     {
       MLZERO_WORKSPACE_ROOT: z.string().min(1),
+      // Folder where task state survives a restart; without it, state lives
+      // in memory and a restarted gateway starts empty.
+      MLZERO_GATEWAY_STATE_DIR: z.string().min(1).optional(),
       MLZERO_DEFAULT_MAX_ITERATIONS: count().default(5),
       MLZERO_DEFAULT_TIME_LIMIT_SECONDS: seconds().default(1800),
       MLZERO_DEFAULT_ITERATION_TIME_LIMIT_SECONDS: seconds().default(600),

@@ -1,3 +1,5 @@
 export * from "./config.js";
+export * from "./file-task-store.js";
 export * from "./gateway-module.js";
+export * from "./task-store.js";
 export * from "./write-task-output.js";

@@ -10,11 +10,29 @@ type Mark = "submitted" | "perceived" | "generated" | "executed" | "analyzed";
  * from the order events arrive in (different topics may arrive out of order).
  */
 export class StageTimings {
-  private readonly marks = new Map<string, number>();
+  private readonly marks: Map<string, number>;
 
-  /** Records when an event of the loop happened. */
+  /** Timings from recorded marks (see {@link StageTimings.toRecord}). */
+  constructor(marks: Record<string, number> = {}) {
+    this.marks = new Map(Object.entries(marks));
+  }
+
+  /**
+   * Records when an event of the loop happened. The earliest time wins: an
+   * event delivered again, or published again after a crash, says nothing
+   * new about when the stage ended.
+   */
   mark(mark: Mark, iteration: number, time: Timestamp | undefined): void {
-    if (time) this.marks.set(`${mark}:${iteration}`, timestampMs(time));
+    if (!time) return;
+    const key = `${mark}:${iteration}`;
+    const ms = timestampMs(time);
+    const earlier = this.marks.get(key);
+    if (earlier === undefined || ms < earlier) this.marks.set(key, ms);
+  }
+
+  /** The marks as plain data, to keep with the task across a restart. */
+  toRecord(): Record<string, number> {
+    return Object.fromEntries(this.marks);
   }
 
   /** Milliseconds per stage, summed over iterations. */

@@ -13,10 +13,10 @@ describe("TaskBoard", () => {
   it("numbers updates, replays them after a sequence and follows live ones until the task ends", async () => {
     const board = new TaskBoard();
     board.add(create(TaskSchema, { taskId: "t1", state: TaskState.QUEUED }));
-    board.update("t1", "TaskPerceived", (task) => (task.state = TaskState.CODING));
+    board.update("t1", "TaskPerceived", (task) => void (task.state = TaskState.CODING));
     const watching = collect(board.watch("t1", 1n, new AbortController().signal));
-    board.update("t1", "CodeGenerated", (task) => (task.state = TaskState.EXECUTING));
-    board.update("t1", "TaskFinished", (task) => (task.state = TaskState.SUCCEEDED));
+    board.update("t1", "CodeGenerated", (task) => void (task.state = TaskState.EXECUTING));
+    board.update("t1", "TaskFinished", (task) => void (task.state = TaskState.SUCCEEDED));
     board.update("t1", "ExecutionProgress", () => undefined, "too late");
     const updates = await watching;
     expect(updates.map((update) => [update.sequence, update.event, update.task?.state])).toEqual([

@@ -1,4 +1,5 @@
-import { cp, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { cp, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import { ITERATION_FILES } from "@mlzero/program";
@@ -28,14 +29,46 @@ export interface WriteTaskOutputOptions {
 /**
  * Assembles a finished task's output folder: the predictions (named as the
  * task asks), the best program, every iteration's program and logs, and
- * report.json / report.md. Rewrites the folder from scratch, so running it
- * again for a redelivered event gives the same result.
+ * report.json / report.md. The folder is built beside its place and renamed
+ * into it, so a reader (or a gateway that restarts after dying in the
+ * middle) sees the previous complete folder or the new one, never a part of
+ * one; running it again for a redelivered event rebuilds it from scratch.
  */
 export async function writeTaskOutput(options: WriteTaskOutputOptions): Promise<TaskOutput> {
-  const { workspace, finished } = options;
+  const { workspace } = options;
   const outputDir = workspace.outputDir;
-  await rm(outputDir, { recursive: true, force: true });
-  await mkdir(outputDir, { recursive: true });
+  await removeLeftovers(outputDir);
+  const staging = `${outputDir}${STAGING}${randomBytes(4).toString("hex")}`;
+  await mkdir(staging, { recursive: true });
+  const predictionsFile = await writeOutputFolder(options, staging);
+  const previous = `${outputDir}${PREVIOUS}${randomBytes(4).toString("hex")}`;
+  await rename(outputDir, previous).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "ENOENT") throw error;
+  });
+  await rename(staging, outputDir);
+  await rm(previous, { recursive: true, force: true });
+  return { outputDir, predictionsFile };
+}
+
+/** Suffixes of the folders an output write uses beside the output folder. */
+const STAGING = ".staging-";
+const PREVIOUS = ".previous-";
+
+/** Removes what an output write interrupted by a crash left beside the output folder. */
+async function removeLeftovers(outputDir: string): Promise<void> {
+  const parent = path.dirname(outputDir);
+  const base = path.basename(outputDir);
+  const entries = await readdir(parent).catch(() => []);
+  await Promise.all(
+    entries
+      .filter((name) => name.startsWith(`${base}${STAGING}`) || name.startsWith(`${base}${PREVIOUS}`))
+      .map((name) => rm(path.join(parent, name), { recursive: true, force: true })),
+  );
+}
+
+/** Writes the output folder's content into `outputDir`; returns the predictions file name. */
+async function writeOutputFolder(options: WriteTaskOutputOptions, outputDir: string): Promise<string> {
+  const { workspace, finished } = options;
 
   let predictionsFile = "";
   if (finished.state === TaskState.SUCCEEDED && finished.predictionsPath) {
@@ -47,7 +80,7 @@ export async function writeTaskOutput(options: WriteTaskOutputOptions): Promise<
   const report = buildReport({ ...options, predictionsFile, iterations });
   await writeFile(path.join(outputDir, "report.json"), JSON.stringify(report, null, 2) + "\n");
   await writeFile(path.join(outputDir, "report.md"), renderMarkdown(report));
-  return { outputDir, predictionsFile };
+  return predictionsFile;
 }
 
 /** Copies each iteration's program and logs to `iterations/iter-NNN/`; returns the folder names. */

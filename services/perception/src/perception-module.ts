@@ -1,7 +1,7 @@
 import { clone, create } from "@bufbuild/protobuf";
 import { followEnvelope, type EventBus } from "@mlzero/bus";
 import type { Logger } from "@mlzero/logging";
-import { FinishedTasks, failTaskOnDomainError } from "@mlzero/pipeline";
+import { FinishedTasks, ProcessedSet, failTaskOnDomainError } from "@mlzero/pipeline";
 import {
   PerceptionService,
   ProblemType,
@@ -34,9 +34,19 @@ export interface PerceptionModuleOptions {
 /**
  * The perception service: profiles each submitted task's data folder into a
  * typed context with ranked tools. Bad input ends the task with its reason.
+ *
+ * Redelivery: a task is perceived once per process (`perceived`), so a
+ * TaskSubmitted that comes again is dropped. After a restart (say perception
+ * died while profiling, before its event was committed) the task is
+ * perceived again from scratch, which is safe: perception only reads the
+ * task's input folder (read-only since Submit) and is deterministic, so a
+ * second TaskPerceived says the same; the coder then generates iteration 1
+ * again at most, which the executor runs once (one run per iteration), and
+ * the gateway never moves a task back for an event it has passed.
  */
 export function createPerceptionModule({ bus, logger, memory, workspaceRoot }: PerceptionModuleOptions): ServiceModule {
   const finished = new FinishedTasks();
+  const perceived = new ProcessedSet();
   const perceiveFolder = async (inputDir: string, description: string, toolHint: string) =>
     perceive({ inputDir, description, toolHint, tools: (await memory.listTools({})).tools });
 
@@ -56,24 +66,26 @@ export function createPerceptionModule({ bus, logger, memory, workspaceRoot }: P
           const envelope = event.envelope;
           if (!envelope || finished.has(envelope.taskId)) return;
           const spec = event.task?.spec;
-          await failTaskOnDomainError(bus, envelope, event.task, async () => {
-            const workspace = taskWorkspace(workspaceRoot, envelope.tenant, envelope.taskId);
-            const context = await perceiveFolder(workspace.inputDir, spec?.description ?? "", spec?.budget?.toolHint ?? "");
-            logger.info(
-              {
-                taskId: envelope.taskId,
-                tenant: envelope.tenant,
-                label: context.labelColumn,
-                problemType: ProblemType[context.problemType],
-                tools: context.tools.map((tool) => tool.name),
-              },
-              "data perceived",
-            );
-            await bus.publish(
-              "TaskPerceived",
-              create(TaskPerceivedSchema, { envelope: followEnvelope(envelope), task: withPerception(event.task, context) }),
-            );
-          });
+          await perceived.once(`${envelope.tenant}/${envelope.taskId}`, () =>
+            failTaskOnDomainError(bus, envelope, event.task, async () => {
+              const workspace = taskWorkspace(workspaceRoot, envelope.tenant, envelope.taskId);
+              const context = await perceiveFolder(workspace.inputDir, spec?.description ?? "", spec?.budget?.toolHint ?? "");
+              logger.info(
+                {
+                  taskId: envelope.taskId,
+                  tenant: envelope.tenant,
+                  label: context.labelColumn,
+                  problemType: ProblemType[context.problemType],
+                  tools: context.tools.map((tool) => tool.name),
+                },
+                "data perceived",
+              );
+              await bus.publish(
+                "TaskPerceived",
+                create(TaskPerceivedSchema, { envelope: followEnvelope(envelope), task: withPerception(event.task, context) }),
+              );
+            }),
+          );
         },
         TaskCancelRequested: async (event) => finished.add(event.envelope?.taskId ?? ""),
         TaskFinished: async (event) => finished.add(event.envelope?.taskId ?? ""),

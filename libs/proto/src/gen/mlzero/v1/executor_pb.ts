@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/executor.proto.
  */
 export const file_mlzero_v1_executor: GenFile = /*@__PURE__*/
-  fileDesc("ChhtbHplcm8vdjEvZXhlY3V0b3IucHJvdG8SCW1semVyby52MSLCAQoORXhlY3V0ZVJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSEQoJaXRlcmF0aW9uGAMgASgNEiMKB3Byb2dyYW0YBCABKAsyEi5tbHplcm8udjEuUHJvZ3JhbRItCgp0aW1lX2xpbWl0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1lbW9yeV9saW1pdF9ieXRlcxgGIAEoBBIMCgRncHVzGAcgASgNIo8CCg9FeGVjdXRpb25SZXN1bHQSFAoMY2FuZGlkYXRlX2lkGAEgASgJEhEKCWV4aXRfY29kZRgCIAEoBRIOCgZzaWduYWwYAyABKAkSEQoJdGltZWRfb3V0GAQgASgIEhEKCWNhbmNlbGxlZBgFIAEoCBIrCghkdXJhdGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1pdGVyYXRpb25fZGlyGAcgASgJEhMKC3N0ZG91dF90YWlsGAggASgJEhMKC3N0ZGVycl90YWlsGAkgASgJEhQKDG91dHB1dF9maWxlcxgKIAMoCRIZChFwZWFrX21lbW9yeV9ieXRlcxgLIAEoBCI9Cg9FeGVjdXRlUmVzcG9uc2USKgoGcmVzdWx0GAEgASgLMhoubWx6ZXJvLnYxLkV4ZWN1dGlvblJlc3VsdCI/ChxFeGVjdXRvclNlcnZpY2VDYW5jZWxSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDgoGdGVuYW50GAIgASgJIjIKHUV4ZWN1dG9yU2VydmljZUNhbmNlbFJlc3BvbnNlEhEKCWNhbmNlbGxlZBgBIAEoCDKwAQoPRXhlY3V0b3JTZXJ2aWNlEkAKB0V4ZWN1dGUSGS5tbHplcm8udjEuRXhlY3V0ZVJlcXVlc3QaGi5tbHplcm8udjEuRXhlY3V0ZVJlc3BvbnNlElsKBkNhbmNlbBInLm1semVyby52MS5FeGVjdXRvclNlcnZpY2VDYW5jZWxSZXF1ZXN0GigubWx6ZXJvLnYxLkV4ZWN1dG9yU2VydmljZUNhbmNlbFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_mlzero_v1_coder]);
+  fileDesc("ChhtbHplcm8vdjEvZXhlY3V0b3IucHJvdG8SCW1semVyby52MSLCAQoORXhlY3V0ZVJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSEQoJaXRlcmF0aW9uGAMgASgNEiMKB3Byb2dyYW0YBCABKAsyEi5tbHplcm8udjEuUHJvZ3JhbRItCgp0aW1lX2xpbWl0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1lbW9yeV9saW1pdF9ieXRlcxgGIAEoBBIMCgRncHVzGAcgASgNIqQCCg9FeGVjdXRpb25SZXN1bHQSFAoMY2FuZGlkYXRlX2lkGAEgASgJEhEKCWV4aXRfY29kZRgCIAEoBRIOCgZzaWduYWwYAyABKAkSEQoJdGltZWRfb3V0GAQgASgIEhEKCWNhbmNlbGxlZBgFIAEoCBIrCghkdXJhdGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1pdGVyYXRpb25fZGlyGAcgASgJEhMKC3N0ZG91dF90YWlsGAggASgJEhMKC3N0ZGVycl90YWlsGAkgASgJEhQKDG91dHB1dF9maWxlcxgKIAMoCRIZChFwZWFrX21lbW9yeV9ieXRlcxgLIAEoBBITCgtpbnRlcnJ1cHRlZBgMIAEoCCI9Cg9FeGVjdXRlUmVzcG9uc2USKgoGcmVzdWx0GAEgASgLMhoubWx6ZXJvLnYxLkV4ZWN1dGlvblJlc3VsdCI/ChxFeGVjdXRvclNlcnZpY2VDYW5jZWxSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDgoGdGVuYW50GAIgASgJIjIKHUV4ZWN1dG9yU2VydmljZUNhbmNlbFJlc3BvbnNlEhEKCWNhbmNlbGxlZBgBIAEoCDKwAQoPRXhlY3V0b3JTZXJ2aWNlEkAKB0V4ZWN1dGUSGS5tbHplcm8udjEuRXhlY3V0ZVJlcXVlc3QaGi5tbHplcm8udjEuRXhlY3V0ZVJlc3BvbnNlElsKBkNhbmNlbBInLm1semVyby52MS5FeGVjdXRvclNlcnZpY2VDYW5jZWxSZXF1ZXN0GigubWx6ZXJvLnYxLkV4ZWN1dG9yU2VydmljZUNhbmNlbFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_mlzero_v1_coder]);
 
 /**
  * @generated from message mlzero.v1.ExecuteRequest
@@ -131,6 +131,15 @@ export type ExecutionResult = Message<"mlzero.v1.ExecutionResult"> & {
    * @generated from field: uint64 peak_memory_bytes = 11;
    */
   peakMemoryBytes: bigint;
+
+  /**
+   * The run ended while no executor watched it and left no exit status (its
+   * process vanished: the machine restarted, or it was killed outright), so
+   * how the program ended is unknown.
+   *
+   * @generated from field: bool interrupted = 12;
+   */
+  interrupted: boolean;
 };
 
 /**
@@ -203,7 +212,11 @@ export const ExecutorServiceCancelResponseSchema: GenMessage<ExecutorServiceCanc
  */
 export const ExecutorService: GenService<{
   /**
-   * Runs one program to completion and returns what happened.
+   * Runs one program to completion and returns what happened. The run is
+   * recorded in its iteration folder: a repeat of the same program for the
+   * same iteration (a retry after a lost answer, or after the executor
+   * restarted) waits for that run or returns its result instead of running
+   * the program again.
    *
    * @generated from rpc mlzero.v1.ExecutorService.Execute
    */
