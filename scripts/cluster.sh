@@ -110,7 +110,8 @@ start_service() {
   # so setsid execs in place and $! is the service's own pid.
   local detach=()
   command -v setsid >/dev/null && detach=(setsid)
-  env "${env_words[@]}" "${detach[@]}" "$node" "services/$name/dist/main.js" </dev/null >>"$log" 2>&1 &
+  # kafkajs arms a timer with a negative delay that Node 24 warns about once per process; harmless.
+  env "${env_words[@]}" "${detach[@]}" "$node" --disable-warning=TimeoutNegativeWarning "services/$name/dist/main.js" </dev/null >>"$log" 2>&1 &
   echo $! >"$(pid_file "$name")"
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh clone needs, cached: npm packages (with Node 24 from the
-# registry), the Python runtime, and the TypeScript build. Safe to re-run.
+# registry), the Python runtime, the Kafka broker's jars, and the TypeScript
+# build. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,4 +12,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 scripts/setup-python.sh
+scripts/kafka.sh install
 npx tsc -b

@@ -20,7 +20,7 @@ import { REPO_ROOT } from "./support/run-cli.js";
 const ADAPTER_ONLY: Record<string, readonly string[]> = {
   "@grpc/*": ["libs/rpc/src"],
   "grpc-health-check": ["libs/rpc/src"],
-  kafkajs: [],
+  kafkajs: ["libs/bus-kafka/src"],
   openai: [],
   "@kubernetes/client-node": [],
   "@qdrant/js-client-rest": [],

@@ -322,6 +322,14 @@ describe("a service with a bad config", () => {
     expectOneLineNaming(stderr, "MLZERO_MEMORY_ADDRESS");
   });
 
+  it("stops a service on the Kafka bus with exit code 2 when MLZERO_KAFKA_BROKERS is missing or malformed", async () => {
+    for (const brokers of [{}, { MLZERO_KAFKA_BROKERS: "127.0.0.1" }] as Record<string, string>[]) {
+      const { code, stderr, output } = await runToExit("analyzer", { MLZERO_BUS: "kafka", ...brokers });
+      expect(code, output).toBe(2);
+      expectOneLineNaming(stderr, "MLZERO_KAFKA_BROKERS");
+    }
+  });
+
   it("stops any service with exit code 2 on a malformed MLZERO_GRPC_PORT", async () => {
     const { code, stderr, output } = await runToExit("memory", { MLZERO_GRPC_PORT: "http" });
     expect(code, output).toBe(2);

@@ -36,18 +36,42 @@ export interface Subscription {
 export interface EventBus {
   /** Publishes an event, keyed by its envelope's task id. Resolves once it is durable. */
   publish<N extends EventName>(name: N, message: EventMessage<N>): Promise<void>;
+  /**
+   * Joins a consumer group; resolves once the member takes part in it. A
+   * group that is new starts from the oldest event kept, so nothing published
+   * before its first member joined is missed.
+   */
   subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /** Every dead letter kept so far, oldest first: for operators and tests. */
+  readDeadLetters(): Promise<DeadLetter[]>;
   /** Stops every subscription and releases the bus. */
   close(): Promise<void>;
 }
 
-/** An event that failed past its retries, with why and where it came from. */
+/**
+ * Why an event became a dead letter: its bytes are no event of its topic's
+ * type (never handed to a handler), or its handler failed every attempt.
+ */
+export type DeadLetterReason = "undecodable" | "handler_failed";
+
+/** An event that could not be handled, with why and where it came from. */
 export interface DeadLetter {
+  /** The consumer group that gave up on it. */
   group: string;
+  /** Where the event was: its topic, partition and offset. */
   topic: string;
   partition: number;
   offset: number;
   key: string;
+  /** The event's id, when its envelope or headers tell it. */
+  eventId: string | undefined;
+  reason: DeadLetterReason;
+  /** The last error, for people: one line with its cause chain. */
   error: string;
+  /** Deliveries tried: 0 for an undecodable event. */
+  attempts: number;
+  /** When it was dead-lettered. */
+  time: Date;
+  /** The original bytes, exactly as they were published. */
   value: Uint8Array;
 }

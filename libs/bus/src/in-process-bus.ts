@@ -1,9 +1,10 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { describeError } from "@mlzero/errors";
+import { describeError, FailedPreconditionError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
-import type { DeadLetter, EventBus, EventHandlers, SubscribeOptions, Subscription } from "./event-bus.js";
-import { EVENT_NAMES, EVENT_TYPES, type AnyEventMessage, type EventMessage, type EventName } from "./event-types.js";
+import type { DeadLetter, DeadLetterReason, EventBus, EventHandlers, SubscribeOptions, Subscription } from "./event-bus.js";
+import { decodeEvent, encodeEvent } from "./event-codec.js";
+import { EVENT_NAMES, EVENT_TYPES, type EventMessage, type EventName } from "./event-types.js";
 import { partitionFor } from "./partition-for.js";
+import { retryDelayMs } from "./retry-delay.js";
 
 /** Options for {@link createInProcessBus}. */
 export interface InProcessBusOptions {
@@ -18,15 +19,13 @@ export interface InProcessBusOptions {
 
 /** The in-process bus, with what tests and the embedded mode need beyond {@link EventBus}. */
 export interface InProcessBus extends EventBus {
-  /** Events that failed past their retries. */
-  deadLetters(): readonly DeadLetter[];
   /** Resolves when every group has handled every event published so far. */
   whenIdle(): Promise<void>;
 }
 
 interface StoredRecord {
-  name: EventName;
   key: string;
+  eventId: string;
   value: Uint8Array;
 }
 
@@ -79,41 +78,57 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
     const offset = cursors[partition]!;
     const record = logs.get(name)![partition]![offset]!;
     const topic = EVENT_TYPES[name].topic;
+    const where = { group: groupName, topic, partition, offset, key: record.key };
+    const deadLetter = (reason: DeadLetterReason, error: unknown, attempts: number) => {
+      deadLetters.push({
+        ...where,
+        eventId: record.eventId,
+        reason,
+        error: describeError(error),
+        attempts,
+        time: new Date(),
+        value: record.value,
+      });
+      logger.error({ ...where, reason, attempts, err: describeError(error) }, "event sent to dead letters");
+      cursors[partition] = offset + 1;
+    };
     let lastError: unknown;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       const member = memberFor(group, name, partition);
       if (!member) return; // the group left this topic; the position stays for whoever joins
+      let message: EventMessage<typeof name>;
       try {
-        const message = fromBinary(EVENT_TYPES[name].schema, record.value) as EventMessage<typeof name>;
+        // Decoded per delivery, so handlers never share objects. Decoding is
+        // deterministic: an undecodable event fails on its first attempt.
+        message = decodeEvent(name, record.value);
+      } catch (error) {
+        return deadLetter("undecodable", error, 0);
+      }
+      try {
         const handler = member.handlers[name] as (m: typeof message, d: object) => Promise<void>;
         await handler(message, { topic, partition, offset, attempt });
         cursors[partition] = offset + 1;
         return;
       } catch (error) {
         lastError = error;
-        logger.warn(
-          { group: groupName, topic, partition, offset, attempt, key: record.key, err: describeError(error) },
-          "event handler failed",
-        );
+        logger.warn({ ...where, attempt, err: describeError(error) }, "event handler failed");
         if (attempt < maxAttempts && !closed) {
-          await new Promise((resolve) => setTimeout(resolve, retryBackoffMs * 2 ** (attempt - 1)));
+          await new Promise((resolve) => setTimeout(resolve, retryDelayMs(retryBackoffMs, attempt)));
         }
         if (closed) return;
       }
     }
-    deadLetters.push({ group: groupName, topic, partition, offset, key: record.key, error: describeError(lastError), value: record.value });
-    logger.error(
-      { group: groupName, topic, partition, offset, key: record.key, err: describeError(lastError) },
-      "event sent to dead letters",
-    );
-    cursors[partition] = offset + 1;
+    deadLetter("handler_failed", lastError, maxAttempts);
   }
 
   async function runWorker(groupName: string, group: Group, name: EventName, partition: number): Promise<void> {
     const records = logs.get(name)![partition]!;
     const cursors = group.cursors.get(name)!;
-    while (!closed && group.members.some((member) => member.handlers[name])) {
-      if (cursors[partition]! < records.length) {
+    // A worker lives as long as the bus: while no member of its group handles
+    // this event it waits, so a member that joins after another left never
+    // races a worker that is still winding down.
+    while (!closed) {
+      if (group.members.some((member) => member.handlers[name]) && cursors[partition]! < records.length) {
         group.busy++;
         try {
           await deliver(groupName, group, name, partition);
@@ -136,16 +151,14 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
 
   return {
     async publish(name, message) {
-      if (closed) throw new Error("bus is closed");
-      const key = (message as AnyEventMessage).envelope?.taskId;
-      if (!key) throw new Error(`${name} has no envelope task id`);
-      const value = toBinary(EVENT_TYPES[name].schema, message as never);
-      logs.get(name)![partitionFor(key, partitions)]!.push({ name, key, value });
+      if (closed) throw new FailedPreconditionError("bus is closed");
+      const { key, eventId, value } = encodeEvent(name, message);
+      logs.get(name)![partitionFor(key, partitions)]!.push({ key, eventId, value });
       notify();
     },
 
     async subscribe({ group: groupName, handlers }: SubscribeOptions): Promise<Subscription> {
-      if (closed) throw new Error("bus is closed");
+      if (closed) throw new FailedPreconditionError("bus is closed");
       let group = groups.get(groupName);
       if (!group) {
         group = { members: [], cursors: new Map(), busy: 0 };
@@ -154,16 +167,16 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
       const member: Member = { handlers };
       const joining = group;
       for (const name of Object.keys(handlers) as EventName[]) {
-        const alreadyRunning = joining.members.some((existing) => existing.handlers[name]);
-        if (!joining.cursors.has(name)) joining.cursors.set(name, new Array(partitions).fill(0));
-        if (!alreadyRunning) {
-          // Workers start after the member joins (below), so they see it.
-          queueMicrotask(() => {
-            for (let partition = 0; partition < partitions; partition++) startWorker(groupName, joining, name, partition);
-          });
-        }
+        if (joining.cursors.has(name)) continue;
+        // A group's first handler of an event starts at the oldest event.
+        joining.cursors.set(name, new Array(partitions).fill(0));
+        // Workers start after the member joins (below), so they see it.
+        queueMicrotask(() => {
+          for (let partition = 0; partition < partitions; partition++) startWorker(groupName, joining, name, partition);
+        });
       }
       joining.members.push(member);
+      notify(); // wakes the workers of a group whose earlier members left
       return {
         async close() {
           joining.members = joining.members.filter((existing) => existing !== member);
@@ -178,7 +191,7 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
       await Promise.all([...workers]);
     },
 
-    deadLetters: () => deadLetters,
+    readDeadLetters: async () => [...deadLetters],
 
     async whenIdle() {
       for (;;) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ConfigError, address, flag, parseEnv, port } from "./env.js";
+import { ConfigError, address, addresses, flag, parseEnv, port } from "./env.js";
 
 describe("parseEnv", () => {
   const shape = {
@@ -29,5 +29,10 @@ describe("parseEnv", () => {
     expect(message).toMatch(/MLZERO_MEMORY_ADDRESS: expected host:port/);
     expect(message).toMatch(/MLZERO_NAME/);
     expect(message).not.toMatch(/MLZERO_VERBOSE/);
+  });
+
+  it("reads a comma-separated address list and names the variable when it is malformed", () => {
+    expect(parseEnv({ BROKERS: addresses() }, { BROKERS: "a:9092, b:9093" })).toEqual({ BROKERS: ["a:9092", "b:9093"] });
+    expect(() => parseEnv({ BROKERS: addresses() }, { BROKERS: "a:9092,b" })).toThrow(/BROKERS: expected host:port\[,host:port...\]/);
   });
 });

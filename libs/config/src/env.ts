@@ -39,5 +39,12 @@ export const count = () => z.coerce.number().int().positive();
 /** "host:port", for a gRPC address. */
 export const address = () => z.string().regex(/^[^\s:]+:\d+$/, "expected host:port");
 
+/** Comma-separated "host:port" addresses, e.g. Kafka's bootstrap brokers; at least one. */
+export const addresses = () =>
+  z
+    .string()
+    .regex(/^[^\s:,]+:\d+(\s*,\s*[^\s:,]+:\d+)*$/, "expected host:port[,host:port...]")
+    .transform((value) => value.split(",").map((part) => part.trim()));
+
 /** "true"/"false"/"1"/"0". */
 export const flag = () => z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");

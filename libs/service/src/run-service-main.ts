@@ -1,5 +1,6 @@
-import { ConfigError, parseEnv, port } from "@mlzero/config";
+import { addresses, ConfigError, parseEnv, port } from "@mlzero/config";
 import { createInProcessBus, type EventBus } from "@mlzero/bus";
+import { createKafkaBus } from "@mlzero/bus-kafka";
 import { describeError } from "@mlzero/errors";
 import { createLogger, type Logger } from "@mlzero/logging";
 import { z } from "zod";
@@ -28,20 +29,44 @@ export async function runServiceMain(
       MLZERO_GRPC_HOST: z.string().default("127.0.0.1"),
       MLZERO_GRPC_PORT: port().default(defaultPort),
       MLZERO_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
-      // The Kafka bus arrives with the distributed mode; in-process serves a
-      // standalone service's own gRPC API and the embedded mode.
-      MLZERO_BUS: z.enum(["inprocess"]).default("inprocess"),
+      // Kafka links the services of a cluster; in-process serves a standalone
+      // service's own gRPC API, with no pipeline to the others.
+      MLZERO_BUS: z.enum(["inprocess", "kafka"]).default("inprocess"),
+      MLZERO_KAFKA_BROKERS: addresses().optional(),
     });
+    if (common.MLZERO_BUS === "kafka" && !common.MLZERO_KAFKA_BROKERS) {
+      throw new ConfigError("invalid configuration: MLZERO_KAFKA_BROKERS: required when MLZERO_BUS is kafka (host:port[,host:port...])");
+    }
   } catch (error) {
     return exitOnConfigError(name, error);
   }
   const logger = createLogger({ service: name, level: common.MLZERO_LOG_LEVEL });
-  const bus = createInProcessBus({ logger });
+  // The check above guarantees brokers whenever the bus is Kafka.
+  const brokers = common.MLZERO_BUS === "kafka" ? common.MLZERO_KAFKA_BROKERS : undefined;
+  let bus: EventBus;
+  try {
+    bus = brokers
+      ? await createKafkaBus({
+          brokers,
+          clientId: `mlzero-${name}`,
+          logger: logger.child({ component: "bus" }),
+        })
+      : createInProcessBus({ logger });
+  } catch (error) {
+    process.stderr.write(`${name}: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
   let module: ServiceModule;
   try {
     module = await build({ env: process.env, logger, bus });
   } catch (error) {
     return exitOnConfigError(name, error);
+  }
+  try {
+    await module.start?.();
+  } catch (error) {
+    process.stderr.write(`${name}: cannot take over the previous state: ${describeError(error)}\n`);
+    process.exit(1);
   }
   const listen = { host: common.MLZERO_GRPC_HOST, port: common.MLZERO_GRPC_PORT };
   let started: Awaited<ReturnType<typeof startModule>>;

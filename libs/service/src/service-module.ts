@@ -12,6 +12,12 @@ export interface ServiceModule {
   grpc: ServiceRegistration[];
   /** Consumer group and handlers on the pipeline bus; none for lookup-only services. */
   pipeline?: { group: string; handlers: EventHandlers };
+  /**
+   * Takes over what a previous process of this service left (recorded runs,
+   * saved task state) before it serves. Idempotent. Only a service's own
+   * process calls it: the embedded mode starts from a fresh workspace.
+   */
+  start?(): Promise<void>;
   /** Releases what the module holds (running programs, files). */
   stop?(): Promise<void>;
 }

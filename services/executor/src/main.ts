@@ -6,9 +6,5 @@ import { createLocalRunner } from "./local-runner.js";
 await runServiceMain("executor", 50055, async ({ env, logger, bus }) => {
   const config = loadExecutorConfig(env);
   const runner = createLocalRunner({ pythonBin: config.MLZERO_PYTHON });
-  const module = createExecutorModule({ bus, logger, workspaceRoot: config.MLZERO_WORKSPACE_ROOT, runner });
-  // Takes over the runs a previous executor left before serving. Once
-  // startModule calls ServiceModule.start itself, this line goes.
-  await module.start();
-  return module;
+  return createExecutorModule({ bus, logger, workspaceRoot: config.MLZERO_WORKSPACE_ROOT, runner });
 });

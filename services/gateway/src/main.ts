@@ -7,15 +7,11 @@ import { createMemoryTaskStore } from "./task-store.js";
 await runServiceMain("gateway", 50051, async ({ env, logger, bus }) => {
   const config = loadGatewayConfig(env);
   const stateDir = config.MLZERO_GATEWAY_STATE_DIR;
-  const module = createGatewayModule({
+  return createGatewayModule({
     bus,
     logger,
     workspaceRoot: config.MLZERO_WORKSPACE_ROOT,
     defaults: budgetDefaultsFrom(config),
     store: stateDir ? createFileTaskStore({ dir: stateDir }) : createMemoryTaskStore(),
   });
-  // Rebuilds the task board before serving. Once startModule calls
-  // ServiceModule.start itself, this line goes.
-  await module.start();
-  return module;
 });

@@ -1,0 +1,3 @@
+export * from "./kafka-bus.js";
+export * from "./kafka-headers.js";
+export * from "./kafka-unavailable-error.js";
