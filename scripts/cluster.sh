@@ -12,6 +12,10 @@
 #   MLZERO_BUS                kafka (default), or inprocess: each service alone on its own bus, so no task
 #                             flows; for checking these mechanics without a broker
 #   KAFKA_PORT                the broker's port on 127.0.0.1 (default 9092; see scripts/kafka.sh for the rest)
+#   MLZERO_GATEWAY_STATE      where the gateway keeps its task state: file (default: one file per task in
+#                             gateway/, as before, so a cluster started by an earlier version keeps its
+#                             tasks), kafka (the compacted topic mlzero.task-state.v1; needs MLZERO_BUS=kafka)
+#                             or memory (lost when the gateway stops)
 #   MLZERO_CLUSTER_BASE_PORT  the gateway's port; the others follow it (default 50051: gateway 50051,
 #                             perception 50052, memory 50053, coder 50054, executor 50055, analyzer 50056)
 #   MLZERO_PYTHON             the executor's Python (default .venv/bin/python)
@@ -43,6 +47,12 @@ fail() {
 case $bus in
   kafka | inprocess) ;;
   *) fail "MLZERO_BUS must be kafka or inprocess, got \"$bus\"" ;;
+esac
+gateway_state=${MLZERO_GATEWAY_STATE:-file}
+case $gateway_state in
+  file | memory) ;;
+  kafka) [[ $bus == kafka ]] || fail "MLZERO_GATEWAY_STATE=kafka needs MLZERO_BUS=kafka (the broker it keeps the state in)" ;;
+  *) fail "MLZERO_GATEWAY_STATE must be file, kafka or memory, got \"$gateway_state\"" ;;
 esac
 [[ $base_port =~ ^[0-9]+$ ]] && ((base_port > 0 && base_port + 5 < 65536)) || fail "MLZERO_CLUSTER_BASE_PORT must be a port number, got \"$base_port\""
 
@@ -88,7 +98,8 @@ service_env() {
   case $name in
     gateway)
       echo "MLZERO_WORKSPACE_ROOT=$run_dir/workspace"
-      # Where the gateway keeps its durable task state, when it keeps any on disk.
+      # Named, since with MLZERO_BUS=kafka the gateway would pick the Kafka store by default.
+      echo "MLZERO_GATEWAY_STATE=$gateway_state"
       echo "MLZERO_GATEWAY_STATE_DIR=$run_dir/gateway"
       ;;
     perception) printf '%s\n' "MLZERO_WORKSPACE_ROOT=$run_dir/workspace" "MLZERO_MEMORY_ADDRESS=$memory_address" ;;

@@ -1,7 +1,7 @@
-import { randomUUID } from "node:crypto";
 import { DEAD_LETTER_TOPIC, type DeadLetter, type DeadLetterReason } from "@mlzero/bus";
 import type { Admin, IHeaders, Kafka, KafkaMessage } from "kafkajs";
 import { DEAD_LETTER_HEADERS, EVENT_HEADERS, headerText } from "./kafka-headers.js";
+import { readTopicToEnd } from "./read-to-end.js";
 import type { OutgoingRecord } from "./serial-producer.js";
 
 /** Where a dead event was and why it died, for {@link deadLetterRecord}. */
@@ -67,41 +67,15 @@ export interface ReadDeadLettersOptions {
 
 /**
  * Reads the dead-letter topic from its oldest kept record up to its end as
- * of the call. kafkajs has no manual partition assignment, so the read joins
- * a throwaway consumer group, which it deletes afterwards.
+ * of the call (see {@link readTopicToEnd}), oldest first.
  */
 export async function readDeadLetters(options: ReadDeadLettersOptions): Promise<DeadLetter[]> {
-  const { kafka, admin } = options;
-  const ends = await admin.fetchTopicOffsets(DEAD_LETTER_TOPIC);
-  // Next offset to reach, per partition that holds any record.
-  const remaining = new Map(ends.filter((end) => BigInt(end.high) > BigInt(end.low)).map((end) => [end.partition, BigInt(end.high)]));
-  if (remaining.size === 0) return [];
-  const groupId = `mlzero-dead-letter-reader-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
   const letters: DeadLetter[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topics: [DEAD_LETTER_TOPIC], fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timeoutMs = options.timeoutMs ?? 30_000;
-      timer = setTimeout(() => reject(new Error(`reading the dead letters took over ${timeoutMs} ms`)), timeoutMs);
-      consumer
-        .run({
-          autoCommit: false,
-          eachMessage: async ({ partition, message }) => {
-            letters.push(parseDeadLetter(message));
-            const end = remaining.get(partition);
-            if (end !== undefined && BigInt(message.offset) + 1n >= end) remaining.delete(partition);
-            if (remaining.size === 0) resolve();
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    clearTimeout(timer);
-    await consumer.disconnect();
-    await admin.deleteGroups([groupId]).catch(() => undefined); // an empty group also expires by itself
-  }
+  await readTopicToEnd({
+    ...options,
+    topic: DEAD_LETTER_TOPIC,
+    groupPrefix: "mlzero-dead-letter-reader",
+    eachMessage: (message) => letters.push(parseDeadLetter(message)),
+  });
   return letters.sort((a, b) => a.time.getTime() - b.time.getTime());
 }

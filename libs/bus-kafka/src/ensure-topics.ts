@@ -1,20 +1,35 @@
 import type { Logger } from "@mlzero/logging";
-import type { Admin } from "kafkajs";
+import type { Admin, ConfigResourceTypes } from "kafkajs";
+
+// kafkajs's ConfigResourceTypes.TOPIC. Node's ESM loader cannot see that
+// named export of the CommonJS package (it follows an object spread), so the
+// value is spelled out here.
+const TOPIC_RESOURCE: ConfigResourceTypes = 2;
 
 /** One topic as the project wants it. */
 export interface TopicSpec {
   topic: string;
   partitions: number;
   replicationFactor: number;
-  retentionMs: number;
+  /**
+   * How the broker bounds the topic: `delete` drops records older than
+   * `retentionMs` (event topics; the default), `compact` keeps the latest
+   * record of every key (state topics).
+   */
+  cleanupPolicy?: "delete" | "compact";
+  /** How long records are kept; required by the `delete` policy. */
+  retentionMs?: number;
+  /** Further topic configs, e.g. compaction tuning ("segment.ms" → "3600000"). */
+  configs?: Readonly<Record<string, string>>;
 }
 
 /**
- * Creates the topics that do not exist yet, with explicit partitions and
- * retention (the broker's auto-creation is off). Safe to run from every
- * service at once: a topic another process created first counts as done. An
- * existing topic is left as it is, since changing its partition count would
- * move keys between partitions and break per-task order; a mismatch is logged.
+ * Creates the topics that do not exist yet, with explicit partitions, cleanup
+ * policy and retention (the broker's auto-creation is off). Safe to run from
+ * every service at once: a topic another process created first counts as
+ * done. An existing topic is left as it is, since changing its partition
+ * count would move keys between partitions and break per-task order; a
+ * mismatch in partitions or cleanup policy is logged.
  */
 export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], logger: Logger): Promise<void> {
   const existing = new Set(await admin.listTopics());
@@ -26,10 +41,7 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], lo
         topic: spec.topic,
         numPartitions: spec.partitions,
         replicationFactor: spec.replicationFactor,
-        configEntries: [
-          { name: "cleanup.policy", value: "delete" },
-          { name: "retention.ms", value: String(spec.retentionMs) },
-        ],
+        configEntries: Object.entries(topicConfigs(spec)).map(([name, value]) => ({ name, value })),
       })),
     });
     logger.info({ topics: missing.map((spec) => spec.topic) }, "created topics");
@@ -46,4 +58,32 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], lo
       );
     }
   }
+  // A state topic that someone created with the delete policy would lose
+  // state silently once its retention passed: worth a look at start.
+  const compacted = present.filter((spec) => spec.cleanupPolicy === "compact");
+  if (compacted.length === 0) return;
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: compacted.map((spec) => ({ type: TOPIC_RESOURCE, name: spec.topic, configNames: ["cleanup.policy"] })),
+  });
+  for (const resource of resources) {
+    const policy = resource.configEntries.find((entry) => entry.configName === "cleanup.policy")?.configValue;
+    if (policy !== "compact") {
+      logger.warn(
+        { topic: resource.resourceName, cleanupPolicy: policy, wanted: "compact" },
+        "topic exists with another cleanup policy; left as it is",
+      );
+    }
+  }
+}
+
+/** The configs a new topic is created with. */
+function topicConfigs(spec: TopicSpec): Record<string, string> {
+  const policy = spec.cleanupPolicy ?? "delete";
+  if (policy === "delete" && spec.retentionMs === undefined) throw new Error(`topic ${spec.topic}: the delete policy needs a retention`);
+  return {
+    "cleanup.policy": policy,
+    ...(spec.retentionMs === undefined ? {} : { "retention.ms": String(spec.retentionMs) }),
+    ...spec.configs,
+  };
 }

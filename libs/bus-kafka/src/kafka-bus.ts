@@ -9,9 +9,10 @@ import {
 } from "@mlzero/bus";
 import { FailedPreconditionError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
-import { Kafka, logLevel, Partitioners, type RetryOptions } from "kafkajs";
+import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { readDeadLetters } from "./dead-letters.js";
 import { ensureTopics } from "./ensure-topics.js";
+import { KAFKA_RETRY } from "./kafka-retry.js";
 import { KafkaUnavailableError } from "./kafka-unavailable-error.js";
 import { eventHeaders } from "./kafka-headers.js";
 import { kafkajsLogCreator } from "./kafkajs-log-creator.js";
@@ -50,12 +51,6 @@ export interface KafkaBusOptions {
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * Patience for every request: about 40 s of retries before a call fails (a
- * consumer then restarts by itself), long enough to ride out a broker restart.
- */
-const RETRY: RetryOptions = { initialRetryTime: 250, maxRetryTime: 5_000, retries: 12 };
-
-/**
  * The event bus over Apache Kafka, with the contract of the in-process bus
  * (see `EventBus`). At start it creates the topics of every event type and
  * the dead-letter topic. Publishing: key = task id, value = the protobuf
@@ -72,14 +67,14 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus
     sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
     heartbeatIntervalMs: 1_000,
     concurrency: options.concurrency ?? partitions,
-    retry: RETRY,
+    retry: KAFKA_RETRY,
   };
   const kafka = new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
     logLevel: logLevel.WARN,
     logCreator: kafkajsLogCreator(logger),
-    retry: RETRY,
+    retry: KAFKA_RETRY,
   });
   const admin = kafka.admin();
   const producer = kafka.producer({
@@ -88,7 +83,7 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus
     allowAutoTopicCreation: false,
     // Java's murmur2 partitioning, so any Kafka client places a task's events alike.
     createPartitioner: Partitioners.DefaultPartitioner,
-    retry: RETRY,
+    retry: KAFKA_RETRY,
   });
   try {
     await admin.connect();

@@ -10,6 +10,12 @@ export interface OutgoingRecord {
 export interface SerialProducer {
   /** Resolves once the record is acknowledged by every in-sync replica. */
   send(record: OutgoingRecord): Promise<void>;
+  /**
+   * Sends the records in one request, in order, and resolves once all are
+   * acknowledged: records of one partition land in one record batch, which
+   * the broker appends whole or not at all.
+   */
+  sendTogether(records: readonly OutgoingRecord[]): Promise<void>;
   /** Resolves once every record handed to `send` so far is settled. */
   flush(): Promise<void>;
 }
@@ -24,7 +30,7 @@ export interface SerialProducerOptions {
 }
 
 interface Pending {
-  record: OutgoingRecord;
+  records: readonly OutgoingRecord[];
   bytes: number;
   resolve(): void;
   reject(error: unknown): void;
@@ -36,8 +42,9 @@ interface Pending {
  * numbers are assigned per request, and concurrent requests race), so only
  * one request is ever in flight. Records that arrive while one is in flight
  * queue up and go together in the next request, so serialising costs one
- * round trip per batch rather than per record. A failed request rejects every
- * record in it; the callers decide whether to publish again.
+ * round trip per batch rather than per record; records handed over together
+ * are never split between requests. A failed request rejects every record in
+ * it; the callers decide whether to publish again.
  */
 export function createSerialProducer(producer: Producer, options: SerialProducerOptions = {}): SerialProducer {
   const maxBatchBytes = options.maxBatchBytes ?? 512 * 1024;
@@ -58,7 +65,7 @@ export function createSerialProducer(producer: Producer, options: SerialProducer
     while (queue.length > 0) {
       const batch = takeBatch();
       const byTopic = new Map<string, TopicMessages>();
-      for (const { record } of batch) {
+      for (const record of batch.flatMap((pending) => pending.records)) {
         const entry = byTopic.get(record.topic) ?? { topic: record.topic, messages: [] };
         entry.messages.push(record.message);
         byTopic.set(record.topic, entry);
@@ -82,16 +89,23 @@ export function createSerialProducer(producer: Producer, options: SerialProducer
     });
   }
 
+  function sendTogether(records: readonly OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      // Keys and headers are small; a flat allowance per record covers them.
+      const bytes = records.reduce(
+        (sum, { message: { value } }) =>
+          sum + (value === null ? 0 : typeof value === "string" ? Buffer.byteLength(value) : value.length) + 256,
+        0,
+      );
+      queue.push({ records, bytes, resolve, reject });
+      kick();
+    });
+  }
+
   return {
-    send(record) {
-      return new Promise<void>((resolve, reject) => {
-        const value = record.message.value;
-        // Key and headers are small; a flat allowance covers them.
-        const bytes = (value === null ? 0 : typeof value === "string" ? Buffer.byteLength(value) : value.length) + 256;
-        queue.push({ record, bytes, resolve, reject });
-        kick();
-      });
-    },
+    send: (record) => sendTogether([record]),
+    sendTogether,
     async flush() {
       while (draining) await draining;
     },

@@ -1,14 +1,32 @@
-import { count, parseEnv, seconds } from "@mlzero/config";
+import { addresses, ConfigError, count, parseEnv, seconds } from "@mlzero/config";
 import { z } from "zod";
 
-/** The gateway's settings from the environment. */
+/** Where the gateway keeps its task state, as the environment chose it. */
+export type TaskStateChoice =
+  /** In this process only: a restarted gateway starts empty. */
+  | { kind: "memory" }
+  /** One file per task in a folder on this host. */
+  | { kind: "file"; dir: string }
+  /** A compacted Kafka topic: any host's gateway rebuilds from it. */
+  | { kind: "kafka"; brokers: string[] };
+
+/**
+ * The gateway's settings from the environment. `taskState` resolves
+ * MLZERO_GATEWAY_STATE (memory, file or kafka); when it is unset, the state
+ * follows the bus: kafka with MLZERO_BUS=kafka, else file when
+ * MLZERO_GATEWAY_STATE_DIR is set, else memory.
+ */
 export function loadGatewayConfig(env: NodeJS.ProcessEnv) {
-  return parseEnv(
+  const config = parseEnv(
     {
       MLZERO_WORKSPACE_ROOT: z.string().min(1),
-      // Folder where task state survives a restart; without it, state lives
-      // in memory and a restarted gateway starts empty.
+      MLZERO_GATEWAY_STATE: z.enum(["memory", "file", "kafka"]).optional(),
+      // The file store's folder.
       MLZERO_GATEWAY_STATE_DIR: z.string().min(1).optional(),
+      // Read here too (the service skeleton reads them for the bus): the
+      // default store follows the bus, and the Kafka store needs the brokers.
+      MLZERO_BUS: z.enum(["inprocess", "kafka"]).default("inprocess"),
+      MLZERO_KAFKA_BROKERS: addresses().optional(),
       MLZERO_DEFAULT_MAX_ITERATIONS: count().default(5),
       MLZERO_DEFAULT_TIME_LIMIT_SECONDS: seconds().default(1800),
       MLZERO_DEFAULT_ITERATION_TIME_LIMIT_SECONDS: seconds().default(600),
@@ -16,6 +34,32 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv) {
     },
     env,
   );
+  return { ...config, taskState: taskStateOf(config) };
+}
+
+function taskStateOf(config: {
+  MLZERO_GATEWAY_STATE?: TaskStateChoice["kind"];
+  MLZERO_GATEWAY_STATE_DIR?: string;
+  MLZERO_BUS: "inprocess" | "kafka";
+  MLZERO_KAFKA_BROKERS?: string[];
+}): TaskStateChoice {
+  const explicit = config.MLZERO_GATEWAY_STATE;
+  const kind = explicit ?? (config.MLZERO_BUS === "kafka" ? "kafka" : config.MLZERO_GATEWAY_STATE_DIR ? "file" : "memory");
+  const because = explicit ? `MLZERO_GATEWAY_STATE is ${explicit}` : "MLZERO_BUS is kafka";
+  switch (kind) {
+    case "memory":
+      return { kind };
+    case "file":
+      if (!config.MLZERO_GATEWAY_STATE_DIR) {
+        throw new ConfigError(`invalid configuration: MLZERO_GATEWAY_STATE_DIR: required when ${because}`);
+      }
+      return { kind, dir: config.MLZERO_GATEWAY_STATE_DIR };
+    case "kafka":
+      if (!config.MLZERO_KAFKA_BROKERS) {
+        throw new ConfigError(`invalid configuration: MLZERO_KAFKA_BROKERS: required when ${because} (host:port[,host:port...])`);
+      }
+      return { kind, brokers: config.MLZERO_KAFKA_BROKERS };
+  }
 }
 
 /** Budget values a task gets when its request leaves them out. */

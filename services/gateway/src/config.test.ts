@@ -1,0 +1,53 @@
+import { ConfigError } from "@mlzero/config";
+import { describe, expect, it } from "vitest";
+import { loadGatewayConfig } from "./config.js";
+
+const base = { MLZERO_WORKSPACE_ROOT: "/srv/workspace" };
+const brokers = { MLZERO_KAFKA_BROKERS: "127.0.0.1:9092,127.0.0.2:9092" };
+
+describe("gateway config: where task state lives", () => {
+  it.each([
+    ["in memory by default", {}, { kind: "memory" }],
+    ["in files when a state folder is given", { MLZERO_GATEWAY_STATE_DIR: "/srv/state" }, { kind: "file", dir: "/srv/state" }],
+    [
+      "in Kafka by default with the Kafka bus, even with a state folder",
+      { MLZERO_BUS: "kafka", ...brokers, MLZERO_GATEWAY_STATE_DIR: "/srv/state" },
+      { kind: "kafka", brokers: ["127.0.0.1:9092", "127.0.0.2:9092"] },
+    ],
+    [
+      "in files when asked, with the Kafka bus",
+      { MLZERO_GATEWAY_STATE: "file", MLZERO_BUS: "kafka", ...brokers, MLZERO_GATEWAY_STATE_DIR: "/srv/state" },
+      { kind: "file", dir: "/srv/state" },
+    ],
+    [
+      "in memory when asked, with a state folder",
+      { MLZERO_GATEWAY_STATE: "memory", MLZERO_GATEWAY_STATE_DIR: "/srv/state" },
+      { kind: "memory" },
+    ],
+    [
+      "in Kafka when asked, with the in-process bus",
+      { MLZERO_GATEWAY_STATE: "kafka", ...brokers },
+      { kind: "kafka", brokers: ["127.0.0.1:9092", "127.0.0.2:9092"] },
+    ],
+  ])("keeps it %s", (_, env, expected) => {
+    expect(loadGatewayConfig({ ...base, ...env }).taskState).toEqual(expected);
+  });
+
+  it.each([
+    ["an unknown store", { MLZERO_GATEWAY_STATE: "redis" }, "MLZERO_GATEWAY_STATE"],
+    [
+      "the file store without a folder",
+      { MLZERO_GATEWAY_STATE: "file" },
+      "MLZERO_GATEWAY_STATE_DIR: required when MLZERO_GATEWAY_STATE is file",
+    ],
+    [
+      "the Kafka store without brokers",
+      { MLZERO_GATEWAY_STATE: "kafka" },
+      "MLZERO_KAFKA_BROKERS: required when MLZERO_GATEWAY_STATE is kafka",
+    ],
+    ["the Kafka bus without brokers", { MLZERO_BUS: "kafka" }, "MLZERO_KAFKA_BROKERS: required when MLZERO_BUS is kafka"],
+  ])("stops on %s, naming the variable", (_, env, message) => {
+    expect(() => loadGatewayConfig({ ...base, ...env })).toThrow(ConfigError);
+    expect(() => loadGatewayConfig({ ...base, ...env })).toThrow(message);
+  });
+});
