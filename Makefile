@@ -57,8 +57,8 @@ status: ## Show which local cluster processes run and whether each answers its h
 	@scripts/cluster.sh status
 
 .PHONY: bench
-bench: setup ## Wall time and peak memory of `mlzero run` on the end-to-end tasks
-	@node_modules/.bin/node tests/dist/bench/run-bench.js
+bench: setup ## Benchmark: `mlzero run` per task; tasks/min, control-plane share and per-hop latency, in-process bus vs Kafka
+	@node_modules/.bin/node --disable-warning=TimeoutNegativeWarning tests/dist/bench/run-bench.js
 
 .PHONY: clean
 clean: ## Stop the local cluster, remove build outputs and run folders (keeps node_modules and .venv)

@@ -1,4 +1,4 @@
-import { createInProcessBus, type InProcessBus } from "@mlzero/bus";
+import { createInProcessBus, type EventBus, type InProcessBus } from "@mlzero/bus";
 import { createAnalyzerModule } from "@mlzero/analyzer";
 import { createCoderModule, createOfflineCoder } from "@mlzero/coder";
 import { createExecutorModule, createLocalRunner } from "@mlzero/executor";
@@ -12,7 +12,7 @@ import { startModule, type ServiceModule, type StartedModule } from "@mlzero/ser
 import { createEmbeddedVectorStore } from "@mlzero/vectors";
 
 /** Options for {@link startEmbeddedSystem}. */
-export interface EmbeddedSystemOptions {
+export interface EmbeddedSystemOptions<B extends EventBus = InProcessBus> {
   workspaceRoot: string;
   /** Python of the runtime programs run in. */
   pythonBin: string;
@@ -21,13 +21,19 @@ export interface EmbeddedSystemOptions {
   knowledgeDir?: string;
   /** Also serve each service's gRPC API on 127.0.0.1 (a free port each). */
   serveGrpc?: boolean;
+  /**
+   * The pipeline bus (e.g. a Kafka bus, for the benchmark); a fresh
+   * in-process bus when left out. A bus handed in stays open on `stop`: its
+   * owner closes it.
+   */
+  bus?: B;
 }
 
-/** All six services in this process, wired over the in-process bus. */
-export interface EmbeddedSystem {
+/** All six services in this process, wired over one bus (the in-process bus unless one was handed in). */
+export interface EmbeddedSystem<B extends EventBus = InProcessBus> {
   tasks: ServiceClient<typeof TaskService>;
   memory: ServiceClient<typeof MemoryService>;
-  bus: InProcessBus;
+  bus: B;
   /** gRPC address per service name, when serveGrpc was asked. */
   addresses: Record<string, string>;
   stop(): Promise<void>;
@@ -40,9 +46,13 @@ export interface EmbeddedSystem {
  * Lookups between services (perception and coder asking memory) go through
  * in-process clients with the gRPC clients' signatures.
  */
-export async function startEmbeddedSystem(options: EmbeddedSystemOptions): Promise<EmbeddedSystem> {
+export async function startEmbeddedSystem<B extends EventBus = InProcessBus>(
+  options: EmbeddedSystemOptions<B>,
+): Promise<EmbeddedSystem<B>> {
   const { logger, workspaceRoot } = options;
-  const bus = createInProcessBus({ logger: logger.child({ component: "bus" }) });
+  const ownsBus = options.bus === undefined;
+  // Without a bus handed in, B is its default, InProcessBus.
+  const bus = options.bus ?? (createInProcessBus({ logger: logger.child({ component: "bus" }) }) as EventBus as B);
   const store = createEmbeddedVectorStore();
   const semantic = createSemanticMemory({ store, knowledgeDir: options.knowledgeDir ?? DEFAULT_KNOWLEDGE_DIR });
   await semantic.index();
@@ -77,7 +87,7 @@ export async function startEmbeddedSystem(options: EmbeddedSystemOptions): Promi
     addresses,
     async stop() {
       for (const running of started.reverse()) await running.stop();
-      await bus.close();
+      if (ownsBus) await bus.close();
     },
   };
 }

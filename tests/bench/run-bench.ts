@@ -1,71 +1,271 @@
-import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { generateChurnTask, generateHousePriceTask, generateSpeciesTask, type GeneratedTask } from "../support/generate-tasks.js";
-import { NODE_BIN, REPO_ROOT } from "../support/run-cli.js";
-import { samplePeakMemory } from "./process-tree-memory.js";
+import { parseArgs } from "node:util";
+import { createInProcessBus, type EventBus } from "@mlzero/bus";
+import { createKafkaBus } from "@mlzero/bus-kafka";
+import { createLogger } from "@mlzero/logging";
+import { startKafkaBroker, type KafkaBroker } from "../support/kafka-broker.js";
+import { REPO_ROOT } from "../support/run-cli.js";
+import { cliRunsTable, runCliCases, type CliRunResult } from "./cli-runs.js";
+import { emptyTemplates, recordTemplates, type TemplateSet } from "./event-templates.js";
+import { HOP_SERVICES, measureHops, type HopBuses, type HopResult, type HopSettings } from "./hop-latency.js";
+import { generateTinyTasks, runPipeline, type PipelineResult } from "./pipeline-throughput.js";
+import { fixed, markdownTable } from "./stats.js";
 
 /**
- * `make bench`: wall time and peak memory of `mlzero run` on each
- * end-to-end task, the whole process tree (Node and the Python program)
- * sampled from /proc. Results go to stdout and out/bench/results.json.
+ * `make bench`, a benchmark (no assertions on speed), in three parts:
+ *
+ * 1. `mlzero run` per end-to-end task: wall time and peak memory.
+ * 2. The pipeline: tiny tasks submitted at once to the six modules in one
+ *    process, on the in-process bus and on Kafka: tasks per minute, and the
+ *    control plane's share of task wall time.
+ * 3. Per-hop overhead (publish → handler start) through the pipeline's chain
+ *    of consumer groups, steady and burst, on both buses.
+ *
+ * One Kafka broker is started for parts 2 and 3 (free ports, temporary data)
+ * and stopped at the end. Tables go to stdout, everything to
+ * out/bench/results.json; warnings of the buses and services to
+ * out/bench/bench.log.
+ *
+ * Options: --only cli,pipeline,hops   --tasks N   --events N (steady and burst)   --rate EVENTS_PER_S
  */
-interface BenchCase {
-  name: string;
-  task: (root: string) => Promise<GeneratedTask>;
-  args: string[];
-}
+const PARTS = ["cli", "pipeline", "hops"] as const;
+type Part = (typeof PARTS)[number];
 
-const CASES: BenchCase[] = [
-  { name: "binary (churn, CSV, AUC)", task: (root) => generateChurnTask(root), args: [] },
-  { name: "regression (houses, JSONL)", task: (root) => generateHousePriceTask(root), args: [] },
-  { name: "multiclass (birds, no description)", task: (root) => generateSpeciesTask(root), args: [] },
-  {
-    name: "fix loop (xgboost absent, then fallback)",
-    task: (root) => generateChurnTask(path.join(root, "fix")),
-    args: ["--tool", "xgboost"],
+const { values } = parseArgs({
+  options: {
+    only: { type: "string", default: PARTS.join(",") },
+    tasks: { type: "string", default: "10" },
+    events: { type: "string", default: "2000" },
+    rate: { type: "string", default: "200" },
   },
-  { name: "binary with lightgbm", task: (root) => generateChurnTask(path.join(root, "lgbm")), args: ["--tool", "lightgbm"] },
-];
+});
+const parts = new Set(values.only.split(",").map((part) => part.trim()) as Part[]);
+for (const part of parts) if (!PARTS.includes(part)) throw new Error(`--only: unknown part ${part} (${PARTS.join(", ")})`);
+const taskCount = Number(values.tasks);
+const hopSettings: HopSettings = {
+  warmupChains: 100,
+  steadyEvents: Number(values.events),
+  steadyEventsPerSecond: Number(values.rate),
+  burstEvents: Number(values.events),
+  phaseTimeoutMs: 120_000,
+};
+const TOOL_HINT = "lightgbm";
 
-async function runCase(benchCase: BenchCase, root: string, outRoot: string) {
-  const task = await benchCase.task(root);
-  const out = path.join(outRoot, benchCase.name.split(" ")[0]! + "-" + CASES.indexOf(benchCase));
-  const started = Date.now();
-  const child = spawn(NODE_BIN, [path.join(REPO_ROOT, "cli/dist/main.js"), "run", task.inputDir, "--out", out, ...benchCase.args], {
-    stdio: ["ignore", "ignore", "ignore"],
-  });
-  const sampler = samplePeakMemory(child.pid!);
-  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-  const peakBytes = await sampler.stop();
-  const report = JSON.parse(await readFile(path.join(out, "report.json"), "utf8")) as { status: string; tool: string; iterations: number };
-  return {
-    name: benchCase.name,
-    exitCode: code,
-    status: report.status,
-    tool: report.tool,
-    iterations: report.iterations,
-    wallSeconds: (Date.now() - started) / 1000,
-    peakMiB: peakBytes / 2 ** 20,
-  };
-}
-
-const root = await mkdtemp(path.join(os.tmpdir(), "mlzero-bench-"));
 const outRoot = path.join(REPO_ROOT, "out", "bench");
 await mkdir(outRoot, { recursive: true });
-const results = [];
-for (const benchCase of CASES) {
-  const result = await runCase(benchCase, root, outRoot);
-  results.push(result);
-  console.log(
-    `${result.name}: ${result.status} with ${result.tool} in ${result.iterations} iteration(s), ${result.wallSeconds.toFixed(1)} s, peak ${result.peakMiB.toFixed(0)} MiB`,
-  );
+const root = await mkdtemp(path.join(os.tmpdir(), "mlzero-bench-"));
+const logStream = createWriteStream(path.join(outRoot, "bench.log"));
+const logger = createLogger({ service: "bench", level: "warn", destination: logStream });
+const pythonBin = path.join(REPO_ROOT, ".venv", "bin", "python");
+const benchStarted = performance.now();
+const startedAt = new Date();
+const machine = {
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model ?? "unknown",
+  memoryGiB: Number((os.totalmem() / 2 ** 30).toFixed(1)),
+  /** 1-minute load average when the benchmark started and ended: other work on the same cores. */
+  loadAverage1m: { start: os.loadavg()[0] ?? 0, end: Number.NaN },
+  platform: `${os.type()} ${os.release()} ${os.arch()}`,
+  node: process.version,
+};
+
+const section = (title: string) => console.log(`\n## ${title}\n`);
+let broker: KafkaBroker | undefined;
+const kafkaBus = async (clientId: string): Promise<EventBus> => {
+  if (!broker) {
+    const brokerStarted = performance.now();
+    broker = await startKafkaBroker();
+    console.log(`(Kafka broker started on ${broker.brokers.join(",")} in ${((performance.now() - brokerStarted) / 1000).toFixed(1)} s)`);
+  }
+  return createKafkaBus({ brokers: broker.brokers, clientId, logger: logger.child({ clientId }) });
+};
+
+let cliRuns: CliRunResult[] | undefined;
+const pipeline: PipelineResult[] = [];
+const hops: HopResult[] = [];
+let templates: TemplateSet = emptyTemplates();
+try {
+  if (parts.has("cli")) {
+    section("`mlzero run`, one process per task");
+    cliRuns = await runCliCases(root, outRoot);
+    console.log(`\n${cliRunsTable(cliRuns)}`);
+  }
+
+  if (parts.has("pipeline")) {
+    section(`Pipeline: ${taskCount} tiny tasks submitted at once (tool hint ${TOOL_HINT}), six modules in one process`);
+    const inputs = await generateTinyTasks(path.join(root, "tiny"), taskCount);
+    const buses: { label: string; open: () => Promise<EventBus> }[] = [
+      { label: "in-process", open: async () => createInProcessBus({ logger }) },
+      { label: "Kafka", open: () => kafkaBus("bench-pipeline") },
+    ];
+    for (const { label, open } of buses) {
+      const bus = await open();
+      // The recorder (its own group, as any watcher) keeps real payloads for the hop benchmark; on both buses alike.
+      let recorder: Awaited<ReturnType<typeof recordTemplates>> | undefined;
+      try {
+        const result = await runPipeline({
+          label,
+          bus,
+          inputs,
+          workspaceRoot: await mkdtemp(path.join(root, `ws-${label}-`)),
+          pythonBin,
+          logger,
+          toolHint: TOOL_HINT,
+          beforeSubmit: async () => {
+            recorder = await recordTemplates(bus);
+          },
+        });
+        pipeline.push(result);
+        console.log(
+          `${label}: ${result.succeeded}/${result.tasks} succeeded in ${result.makespanSeconds.toFixed(1)} s (start-up ${result.startupSeconds.toFixed(1)} s)`,
+        );
+        if (label === "in-process") templates = recorder?.result() ?? templates;
+      } finally {
+        await recorder?.close();
+        await bus.close();
+      }
+    }
+    console.log(`\n${pipelineTable(pipeline)}`);
+  }
+
+  if (parts.has("hops")) {
+    section("Per-hop overhead: publish → handler start, through the pipeline's consumer groups");
+    console.log(
+      `payloads: ${templates.source}: ${Object.entries(templates.bytes)
+        .map(([name, bytes]) => `${name} ${bytes} B`)
+        .join(", ")}`,
+    );
+    const inProcess = createInProcessBus({ logger });
+    const kinds: { label: string; open: () => Promise<HopBuses> }[] = [
+      { label: "in-process", open: async () => ({ label: "in-process", busFor: () => inProcess, close: () => inProcess.close() }) },
+      {
+        label: "Kafka",
+        open: async () => {
+          // One bus (producer and consumers) per service, as separate processes have.
+          const buses = new Map<string, EventBus>();
+          for (const service of HOP_SERVICES) buses.set(service, await kafkaBus(`bench-hop-${service}`));
+          return {
+            label: "Kafka",
+            busFor: (service) => buses.get(service)!,
+            close: async () => void (await Promise.all([...buses.values()].map((bus) => bus.close()))),
+          };
+        },
+      },
+    ];
+    for (const { label, open } of kinds) {
+      const buses = await open();
+      try {
+        const result = await measureHops(buses, templates.templates, hopSettings);
+        hops.push(result);
+        const [steady, burst] = result.phases;
+        console.log(
+          `${label}: warm-up ${result.warmup.chains} chains in ${result.warmup.seconds.toFixed(1)} s; steady p50 ${fixed(steady?.latency.p50Ms, 2)} ms; burst p50 ${fixed(burst?.latency.p50Ms, 2)} ms`,
+        );
+      } finally {
+        await buses.close();
+      }
+    }
+    console.log(`\n${hopTable(hops)}`);
+  }
+} finally {
+  await broker?.stop();
+  await rm(root, { recursive: true, force: true });
 }
-console.log("\n| task | status | tool | iterations | wall (s) | peak RSS, whole tree (MiB) |\n|---|---|---|---|---|---|");
-for (const r of results)
-  console.log(`| ${r.name} | ${r.status} | ${r.tool} | ${r.iterations} | ${r.wallSeconds.toFixed(1)} | ${r.peakMiB.toFixed(0)} |`);
+
+const totalSeconds = (performance.now() - benchStarted) / 1000;
+machine.loadAverage1m.end = os.loadavg()[0] ?? 0;
+section("Summary");
+if (cliRuns) console.log(`${cliRunsTable(cliRuns)}\n`);
+if (pipeline.length > 0) console.log(`${pipelineTable(pipeline)}\n`);
+if (hops.length > 0) console.log(`${hopTable(hops)}\n`);
+console.log(
+  `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB; 1-minute load ${machine.loadAverage1m.start.toFixed(1)} at start, ` +
+    `${machine.loadAverage1m.end.toFixed(1)} at end; ${totalSeconds.toFixed(0)} s in all. One run of each, on cores shared with ` +
+    "whatever else runs: compare the buses within a run, and read p99 and max as rough.",
+);
 await writeFile(
   path.join(outRoot, "results.json"),
-  JSON.stringify({ machine: { cpus: os.cpus().length, memoryGiB: os.totalmem() / 2 ** 30 }, results }, null, 2),
+  JSON.stringify(
+    {
+      date: startedAt.toISOString(),
+      machine,
+      totalSeconds,
+      settings: { tasks: taskCount, toolHint: TOOL_HINT, hops: hopSettings },
+      cliRuns: cliRuns ?? [],
+      pipeline,
+      hops: { payloads: { source: templates.source, bytes: templates.bytes }, runs: hops },
+    },
+    null,
+    2,
+  ),
 );
+await new Promise<void>((resolve) => logStream.end(resolve));
+console.log(`results: ${path.relative(REPO_ROOT, path.join(outRoot, "results.json"))}`);
+
+function pipelineTable(results: readonly PipelineResult[]): string {
+  const percent = (share: number) => `${fixed(share * 100, 1)} %`;
+  return markdownTable(
+    [
+      "bus",
+      "tasks",
+      "succeeded",
+      "makespan (s)",
+      "tasks/min",
+      "mean task wall (s)",
+      "in program runs (s)",
+      "control plane share",
+      "median share",
+      "perception / coding / executor / analysis / other (s)",
+    ],
+    results.map((r) => [
+      r.bus,
+      String(r.tasks),
+      String(r.succeeded),
+      fixed(r.makespanSeconds, 1),
+      fixed(r.tasksPerMinute, 1),
+      fixed(r.meanWallSeconds, 2),
+      fixed(r.meanRunSeconds, 2),
+      percent(r.controlShare),
+      percent(r.medianControlShare),
+      [
+        r.controlBreakdown.perception,
+        r.controlBreakdown.coding,
+        r.controlBreakdown.executorOverhead,
+        r.controlBreakdown.analysis,
+        r.controlBreakdown.other,
+      ]
+        .map((seconds) => fixed(seconds, 2))
+        .join(" / "),
+    ]),
+  );
+}
+
+function hopTable(results: readonly HopResult[]): string {
+  const rows = (["steady", "burst"] as const).flatMap((phase) =>
+    results.flatMap((result) => {
+      const r = result.phases.find((candidate) => candidate.phase === phase);
+      if (!r) return [];
+      const load = phase === "steady" ? `steady, ${hopSettings.steadyEventsPerSecond} events/s offered` : "burst, all chains at once";
+      return [
+        [
+          result.bus,
+          load,
+          String(r.publishedEvents),
+          `${r.deliveries}/${r.expectedDeliveries}`,
+          fixed(r.latency.p50Ms, 3),
+          fixed(r.latency.p99Ms, 3),
+          fixed(r.latency.maxMs, 3),
+          fixed(r.publishedPerSecond, 0),
+          fixed(r.deliveredPerSecond, 0),
+        ],
+      ];
+    }),
+  );
+  return markdownTable(
+    ["bus", "load", "events published", "deliveries", "p50 (ms)", "p99 (ms)", "max (ms)", "published events/s", "deliveries/s"],
+    rows,
+  );
+}
