@@ -38,5 +38,5 @@ describe("the fix loop: a first program that fails, a second that succeeds", () 
     expect(episodes[1]!.verdict).toBe(Verdict.SUCCESS);
     tasks.close();
     memory.close();
-  });
+  }, 300_000);
 });
