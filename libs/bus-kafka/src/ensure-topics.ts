@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@mlzero/logging";
 import type { Admin, ConfigResourceTypes } from "kafkajs";
 
@@ -35,15 +36,26 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], lo
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((spec) => !existing.has(spec.topic));
   if (missing.length > 0) {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((spec) => ({
-        topic: spec.topic,
-        numPartitions: spec.partitions,
-        replicationFactor: spec.replicationFactor,
-        configEntries: Object.entries(topicConfigs(spec)).map(([name, value]) => ({ name, value })),
-      })),
-    });
+    await admin
+      .createTopics({
+        waitForLeaders: true,
+        topics: missing.map((spec) => ({
+          topic: spec.topic,
+          numPartitions: spec.partitions,
+          replicationFactor: spec.replicationFactor,
+          configEntries: Object.entries(topicConfigs(spec)).map(([name, value]) => ({ name, value })),
+        })),
+      })
+      .catch(async (error: unknown) => {
+        // Created, but kafkajs gave up waiting for the leaders: on KRaft the
+        // broker may answer a moment longer that it does not know a topic
+        // just created, which kafkajs does not retry. Waited for here.
+        if ((error as { type?: string }).type !== "UNKNOWN_TOPIC_OR_PARTITION") throw error;
+        await waitForLeaders(
+          admin,
+          missing.map((spec) => spec.topic),
+        );
+      });
     logger.info({ topics: missing.map((spec) => spec.topic) }, "created topics");
   }
   const present = specs.filter((spec) => existing.has(spec.topic));
@@ -86,4 +98,20 @@ function topicConfigs(spec: TopicSpec): Record<string, string> {
     ...(spec.retentionMs === undefined ? {} : { "retention.ms": String(spec.retentionMs) }),
     ...spec.configs,
   };
+}
+
+/** Waits until every partition of the topics has a leader (about 15 s at most). */
+async function waitForLeaders(admin: Admin, topics: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics });
+      if (metadata.topics.every((topic) => topic.partitions.length > 0 && topic.partitions.every((partition) => partition.leader >= 0)))
+        return;
+    } catch (error) {
+      const type = (error as { type?: string }).type;
+      if ((type !== "UNKNOWN_TOPIC_OR_PARTITION" && type !== "LEADER_NOT_AVAILABLE") || attempt >= 50) throw error;
+    }
+    if (attempt >= 50) throw new Error(`topics ${topics.join(", ")} have no leaders yet`);
+    await sleep(Math.min(50 * attempt, 500));
+  }
 }

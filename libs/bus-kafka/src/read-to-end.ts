@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Admin, Kafka, KafkaMessage } from "kafkajs";
 
 /** Options for {@link readTopicToEnd}. */
@@ -22,7 +23,7 @@ export interface ReadTopicToEndOptions {
  */
 export async function readTopicToEnd(options: ReadTopicToEndOptions): Promise<void> {
   const { kafka, admin, topic } = options;
-  const ends = await admin.fetchTopicOffsets(topic);
+  const ends = await endOffsets(admin, topic);
   // Next offset to reach, per partition that holds any record.
   const remaining = new Map(ends.filter((end) => BigInt(end.high) > BigInt(end.low)).map((end) => [end.partition, BigInt(end.high)]));
   if (remaining.size === 0) return;
@@ -60,5 +61,25 @@ export async function readTopicToEnd(options: ReadTopicToEndOptions): Promise<vo
     clearTimeout(timer);
     await consumer.disconnect();
     await admin.deleteGroups([groupId]).catch(() => undefined); // an empty group also expires by itself
+  }
+}
+
+/** Answers of a broker whose view of a partition's leader is not settled yet. */
+const LEADERSHIP_ERRORS = new Set(["UNKNOWN_TOPIC_OR_PARTITION", "LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION"]);
+
+/**
+ * The topic's offsets per partition. Right after a topic is created (or
+ * while its leader moves) the broker may answer that it does not lead a
+ * partition, which kafkajs's fetchTopicOffsets gives up on at once: asked
+ * again, with a short backoff, for about 15 s.
+ */
+async function endOffsets(admin: Admin, topic: string): ReturnType<Admin["fetchTopicOffsets"]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (error) {
+      if (!LEADERSHIP_ERRORS.has((error as { type?: string }).type ?? "") || attempt >= 40) throw error;
+      await sleep(Math.min(50 * attempt, 500));
+    }
   }
 }

@@ -137,7 +137,8 @@ describe("executor module across a crash", () => {
     await sleep(200);
     await second.bus.whenIdle();
 
-    expect(second.started).toHaveLength(0); // adopted, not launched
+    // Adopted, not launched: announced again under the same id, which consumers drop.
+    expect(second.started.map((started) => started.envelope?.eventId)).toEqual(first.started.map((started) => started.envelope?.eventId));
     expect(second.finished).toHaveLength(1);
     expect(second.finished[0]!.result).toMatchObject({ exitCode: 3, interrupted: false, stdoutTail: "started\ndone" });
     expect(second.finished[0]!.program?.candidateId).toBe("iter-001-test");

@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import { setTimeout as sleep } from "node:timers/promises";
-import { followEnvelope, type EventBus } from "@mlzero/bus";
+import { followEnvelope, type EventBus, type EventMessage } from "@mlzero/bus";
 import { describeError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
 import { FinishedTasks, failTask, runTimeLimitSeconds } from "@mlzero/pipeline";
@@ -142,11 +142,20 @@ export function createExecutorModule(options: ExecutorModuleOptions): ExecutorMo
         handling.delete(key);
         return;
       }
-      if (handle.launched) {
-        await bus.publish(
-          "ExecutionStarted",
-          create(ExecutionStartedSchema, { envelope: followEnvelope(envelope), candidateId: runEvent.program!.candidateId }),
-        );
+      // Announced under the launch's id, an adopted run too: an executor
+      // that died between launching and announcing leaves it to the next,
+      // and a consumer drops a repeat of the same id. A queued run is
+      // announced when it starts (recorded, so a restart announces it too).
+      const announce = () => {
+        const startedEnvelope = followEnvelope(envelope);
+        startedEnvelope.eventId = handle.startId() || startedEnvelope.eventId;
+        return create(ExecutionStartedSchema, { envelope: startedEnvelope, candidateId: runEvent.program!.candidateId });
+      };
+      if (handle.queued) {
+        logger.info({ taskId: envelope.taskId, tenant: envelope.tenant, iteration: envelope.iteration }, "program queued for a free slot");
+        void handle.started.then(() => publishPersistently("ExecutionStarted", announce(), envelope.taskId));
+      } else {
+        await bus.publish("ExecutionStarted", announce());
       }
       const report = reportWhenDone(runEvent, handle, key).finally(() => reporting.delete(report));
       reporting.add(report);
@@ -182,24 +191,35 @@ export function createExecutorModule(options: ExecutorModuleOptions): ExecutorMo
     const finishedEnvelope = followEnvelope(envelope);
     finishedEnvelope.eventId = handle.reportId() || finishedEnvelope.eventId;
     const message = create(ExecutionFinishedSchema, { envelope: finishedEnvelope, task: event.task, program: event.program, result });
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await bus.publish("ExecutionFinished", message);
-        break;
-      } catch (error) {
-        if (attempt >= PUBLISH_ATTEMPTS) {
-          // Left unreported: a redelivery, or the next executor's start, reports it.
-          handling.delete(key);
-          logger.error({ taskId: envelope.taskId, err: describeError(error) }, "execution result not published");
-          return;
-        }
-        await sleep((options.publishRetryMs ?? 500) * 2 ** (attempt - 1));
-      }
+    if (!(await publishPersistently("ExecutionFinished", message, envelope.taskId))) {
+      // Left unreported: a redelivery, or the next executor's start, reports it.
+      handling.delete(key);
+      return;
     }
     await handle
       .markReported()
       .catch((error: unknown) => logger.warn({ taskId: envelope.taskId, err: describeError(error) }, "run not recorded as reported"));
     handling.delete(key);
+  }
+
+  /** Publishes outside a handler, retrying with backoff; false (logged) when it never went out. */
+  async function publishPersistently<N extends "ExecutionStarted" | "ExecutionFinished">(
+    name: N,
+    message: EventMessage<N>,
+    taskId: string,
+  ): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await bus.publish(name, message);
+        return true;
+      } catch (error) {
+        if (attempt >= PUBLISH_ATTEMPTS) {
+          logger.error({ taskId, event: name, err: describeError(error) }, "event not published");
+          return false;
+        }
+        await sleep((options.publishRetryMs ?? 500) * 2 ** (attempt - 1));
+      }
+    }
   }
 
   async function recover(): Promise<void> {

@@ -38,8 +38,8 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function runner(): LocalRunner {
-  const created = createLocalRunner({ pythonBin, memorySampleIntervalMs: 50, killGraceMs: 500 });
+function runner(maxConcurrentRuns = 0): LocalRunner {
+  const created = createLocalRunner({ pythonBin, memorySampleIntervalMs: 50, killGraceMs: 500, maxConcurrentRuns });
   runners.push(created);
   return created;
 }
@@ -227,5 +227,37 @@ describe("a run outlives its runner", () => {
     expect(result.stdoutTail).toBe("second");
     expect((await readLaunches(dir)).length).toBe(2);
     expect(await readFile(path.join(dir, "stdout.log"), "utf8")).toBe("second\n");
+  });
+
+  it("queues runs past its capacity, recorded, and a restarted runner starts a queued one once", async () => {
+    const local = runner(1);
+    const first = await local.start(request(waitingProgram(0)));
+    const second = await local.start(request("print('second')", { iteration: 2 }));
+    expect([first.queued, second.queued]).toEqual([false, true]);
+    const secondDir = workspace.iterationDir(2);
+    // Recorded before start returned, not launched while the first runs.
+    expect((await readRunRecord(secondDir))?.state).toBe("launching");
+    await startedRunning();
+    await sleep(300);
+    expect(await readLaunches(secondDir)).toHaveLength(0);
+    await writeFile(path.join(dir, "go"), "");
+    expect((await first.result).exitCode).toBe(0);
+    await second.started;
+    expect((await second.result).stdoutTail).toBe("second");
+    expect(await readLaunches(secondDir)).toHaveLength(1);
+
+    // A run queued when its executor died is started by the next one, once.
+    const dying = runner(1);
+    const busy = await dying.start(request(waitingProgram(0), { iteration: 3 }));
+    const queued = await dying.start(request("print('third')", { iteration: 4 }));
+    expect([busy.queued, queued.queued]).toEqual([false, true]);
+    dying.detach();
+    const next = runner(1);
+    await writeFile(path.join(workspace.iterationDir(3), "go"), "");
+    const adopted = await next.start(request(waitingProgram(0), { iteration: 3 }));
+    const restarted = await next.start(request("print('third')", { iteration: 4 }));
+    expect((await adopted.result).exitCode).toBe(0);
+    expect((await restarted.result).stdoutTail).toBe("third");
+    expect(await readLaunches(workspace.iterationDir(4))).toHaveLength(1);
   });
 });

@@ -5,6 +5,6 @@ import { createLocalRunner } from "./local-runner.js";
 
 await runServiceMain("executor", 50055, async ({ env, logger, bus }) => {
   const config = loadExecutorConfig(env);
-  const runner = createLocalRunner({ pythonBin: config.MLZERO_PYTHON });
+  const runner = createLocalRunner({ pythonBin: config.MLZERO_PYTHON, maxConcurrentRuns: config.MLZERO_EXECUTOR_CONCURRENCY });
   return createExecutorModule({ bus, logger, workspaceRoot: config.MLZERO_WORKSPACE_ROOT, runner });
 });

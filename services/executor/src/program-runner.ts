@@ -36,10 +36,16 @@ export interface RunHandle {
   launched: boolean;
   /** True when the run's result was already reported: there is nothing left to do. */
   reported: boolean;
+  /** True when the run waits for the runner's capacity: recorded, not running yet. */
+  queued: boolean;
+  /** Resolves once the program runs (at once unless queued; never for an abandoned run). */
+  started: Promise<void>;
   /** The run's result once it ends (at once for a run that has already ended). */
   result: Promise<ExecutionResult>;
   /** Id to report the result under, the same for every handle of this run; set once `result` resolves. */
   reportId(): string;
+  /** Id to announce the run under (its ExecutionStarted), the same for every handle of this launch. */
+  startId(): string;
   /** Records that the result was reported, so no later handle reports it again. */
   markReported(): Promise<void>;
 }

@@ -4,7 +4,9 @@ import {
   AnalysisSchema,
   AttemptSchema,
   CodeGeneratedSchema,
+  ExecutionFinishedSchema,
   IterationAnalyzedSchema,
+  PerceptualContextSchema,
   TaskContextSchema,
   TaskPerceivedSchema,
   TaskSchema,
@@ -64,5 +66,37 @@ describe("applyEvent under redelivery", () => {
     expect(record.task).toMatchObject({ state: TaskState.EXECUTING, iteration: 2, tool: "lightgbm" });
     expect(record.task.iterations.map((summary) => summary.iteration)).toEqual([1]);
     expect(record.context?.attempts).toHaveLength(1);
+  });
+
+  it("records the first event of a step that arrives after a later step's, without moving the task back", () => {
+    // Each event type has its own topic: the coder's answer can reach the gateway before the event it answered.
+    const board = new TaskBoard();
+    board.add(create(TaskSchema, { taskId: "t1", state: TaskState.QUEUED }));
+    const perception = create(PerceptualContextSchema, { labelColumn: "churn", tools: [{ name: "lightgbm" }] });
+    const perceived = create(TaskPerceivedSchema, { envelope: envelope(0), task: { perception } });
+    const finished = create(ExecutionFinishedSchema, { envelope: envelope(1) });
+    expect(applyEvent(board, "TaskSubmitted", create(TaskSubmittedSchema, { envelope: envelope(0) }))).toBe(true);
+    expect(applyEvent(board, "CodeGenerated", create(CodeGeneratedSchema, { envelope: envelope(1), program: { tool: "lightgbm" } }))).toBe(
+      true,
+    );
+    expect(applyEvent(board, "TaskPerceived", perceived)).toBe(true);
+    const record = board.get("t1")!;
+    expect(record.task).toMatchObject({ state: TaskState.EXECUTING, iteration: 1, labelColumn: "churn" });
+    expect(record.context?.perception?.labelColumn).toBe("churn");
+
+    expect(applyEvent(board, "IterationAnalyzed", analyzed(1, Verdict.FIX))).toBe(true);
+    expect(applyEvent(board, "ExecutionFinished", finished)).toBe(true);
+    expect(record.task).toMatchObject({ state: TaskState.CODING, iteration: 2 });
+    // Once recorded, a step is not recorded again, whatever the id.
+    expect(applyEvent(board, "ExecutionFinished", create(ExecutionFinishedSchema, { envelope: envelope(1) }))).toBe(false);
+    expect(applyEvent(board, "TaskPerceived", create(TaskPerceivedSchema, { envelope: envelope(0), task: { perception } }))).toBe(false);
+    expect(record.history.map((update) => update.event)).toEqual([
+      "TaskSubmitted", // the board's own, at Submit
+      "TaskSubmitted",
+      "CodeGenerated",
+      "TaskPerceived",
+      "IterationAnalyzed",
+      "ExecutionFinished",
+    ]);
   });
 });

@@ -26,12 +26,16 @@ const PROBLEM_TYPE_TEXT: Partial<Record<ProblemType, string>> = {
 
 /**
  * Projects one pipeline event onto the task board (all but TaskFinished,
- * which the gateway finalizes first). Safe under redelivery: an event whose
- * id the task has seen is dropped, and one the task has moved past (a late
- * or repeated event of an earlier step, possibly re-published with a new id
- * after a crash) changes nothing but its stage timing mark (earliest wins),
- * so no state goes back and no iteration is counted twice. True when the
- * board recorded an update.
+ * which the gateway finalizes first). Safe under redelivery and reordering:
+ * - an event whose id the task has seen is dropped;
+ * - a repeat of a step of an iteration (re-published with a new id after a
+ *   crash) is dropped: its step's timing mark is already there;
+ * - the first event of a step the task has moved past (events of different
+ *   topics arrive in any order: the coder's CodeGenerated may come before
+ *   the TaskPerceived it answered) is recorded, with what it tells (the
+ *   perception's facts), but moves no state back.
+ * So no state goes back, no iteration is counted twice, and every step
+ * shows once in Watch. True when the board recorded an update.
  */
 export function applyEvent<N extends Exclude<EventName, "TaskFinished">>(board: TaskBoard, name: N, message: EventMessage<N>): boolean {
   const envelope = message.envelope;
@@ -41,45 +45,58 @@ export function applyEvent<N extends Exclude<EventName, "TaskFinished">>(board: 
   const update = (change: Parameters<TaskBoard["update"]>[2], logTail = "") =>
     // Progress is a stream of snapshots, never applied twice in effect: its ids are not kept.
     board.update(envelope.taskId, name, change, logTail, name === "ExecutionProgress" ? "" : envelope.eventId);
+  /** Marks the step; false when it was marked before (a repeat). */
+  const firstOf = (record: TaskRecord, mark: Parameters<TaskRecord["timings"]["mark"]>[0], at: number) => {
+    const first = !record.timings.has(mark, at);
+    record.timings.mark(mark, at, envelope.time);
+    return first;
+  };
   switch (event.$typeName) {
     case "mlzero.v1.TaskSubmitted":
       return update((task, record) => {
-        record.timings.mark("submitted", 0, envelope.time);
-        if (task.state !== TaskState.QUEUED || !advance(task, record, 0, "perceiving", TaskState.PERCEIVING)) return false;
-        task.message = "reading the data";
+        if (!firstOf(record, "submitted", 0)) return false;
+        if (task.state === TaskState.QUEUED && advance(task, record, 0, "perceiving", TaskState.PERCEIVING)) {
+          task.message = "reading the data";
+        }
       });
     case "mlzero.v1.TaskPerceived":
       return update((task, record) => {
-        record.timings.mark("perceived", 0, envelope.time);
-        if (!advance(task, record, 1, "coding", TaskState.CODING)) return false;
+        if (!firstOf(record, "perceived", 0)) return false;
         const perception = event.task?.perception;
-        record.context = event.task;
+        // A later event's context (with attempts) stays: it holds this perception too.
+        if (!record.context?.perception) record.context = event.task;
         task.labelColumn = perception?.labelColumn ?? "";
         task.problemType = perception?.problemType ?? ProblemType.UNSPECIFIED;
         task.metric = perception?.metric?.name ?? "";
+        if (!advance(task, record, 1, "coding", TaskState.CODING)) return;
         task.tool = perception?.tools[0]?.name ?? "";
         task.message = `predicting "${task.labelColumn}" (${PROBLEM_TYPE_TEXT[task.problemType] ?? "unknown"}, ${task.metric}); tools: ${perception?.tools.map((tool) => tool.name).join(", ")}`;
       });
     case "mlzero.v1.CodeGenerated":
       return update((task, record) => {
-        record.timings.mark("generated", iteration, envelope.time);
-        if (!advance(task, record, iteration, "executing", TaskState.EXECUTING)) return false;
+        if (!firstOf(record, "generated", iteration)) return false;
+        if (!advance(task, record, iteration, "executing", TaskState.EXECUTING)) return;
         task.tool = event.program?.tool ?? task.tool;
         task.message = `iteration ${iteration}: running the ${task.tool} program`;
       });
     case "mlzero.v1.ExecutionStarted":
-      return update((task, record) => advance(task, record, iteration, "executing", TaskState.EXECUTING));
+      return update((task, record) => {
+        if (!firstOf(record, "started", iteration)) return false;
+        advance(task, record, iteration, "executing", TaskState.EXECUTING);
+      });
     case "mlzero.v1.ExecutionProgress":
       return update((task) => task.iteration === iteration, event.logTail);
     case "mlzero.v1.ExecutionFinished":
       return update((task, record) => {
-        record.timings.mark("executed", iteration, envelope.time);
-        if (!advance(task, record, iteration, "analyzing", TaskState.ANALYZING)) return false;
-        task.message = `iteration ${iteration}: checking the outputs`;
+        if (!firstOf(record, "executed", iteration)) return false;
+        if (advance(task, record, iteration, "analyzing", TaskState.ANALYZING)) {
+          task.message = `iteration ${iteration}: checking the outputs`;
+        }
       });
     case "mlzero.v1.IterationAnalyzed":
       return update((task, record) => {
         const analysis = event.analysis;
+        // Its own test of a repeat below: a verdict may change after a crash (recorded, not judged again).
         record.timings.mark("analyzed", iteration, envelope.time);
         // One summary per iteration: replaced, never appended twice, and a repeat changes nothing.
         const known = task.iterations.find((summary) => summary.iteration === iteration);

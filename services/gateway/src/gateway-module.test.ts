@@ -208,3 +208,55 @@ describe("a restarted gateway", () => {
     await sleep(10);
   });
 });
+
+describe("events of a task from different topics", () => {
+  it("keeps the last iteration when TaskFinished comes before its IterationAnalyzed", async () => {
+    const gateway = await startGateway(createMemoryTaskStore());
+    const { task } = await gateway.tasks.submit({ spec: { inputUri: dataDir } });
+    const taskId = task!.taskId;
+    const workspace = taskWorkspace(workspaceRoot, "default", taskId);
+    await mkdir(path.join(workspace.iterationDir(1), "outputs"), { recursive: true });
+    await writeFile(path.join(workspace.iterationDir(1), "outputs", "submission.csv"), "id,y\n1,a\n");
+    const ended = context();
+    ended.attempts.push({
+      $typeName: "mlzero.v1.Attempt",
+      iteration: 1,
+      candidateId: program.candidateId,
+      tool: "lightgbm",
+      verdict: Verdict.SUCCESS,
+      failure: 0,
+      analysis: "valid",
+      score: 0.9,
+    });
+    await gateway.bus.publish(
+      "TaskFinished",
+      create(TaskFinishedSchema, {
+        envelope: envelope(taskId, 1),
+        state: TaskState.SUCCEEDED,
+        reason: "succeeded in iteration 1 with lightgbm",
+        bestIteration: 1,
+        bestProgram: program,
+        score: 0.9,
+        predictionsPath: "iter-001/outputs/submission.csv",
+        task: ended,
+      }),
+    );
+    await gateway.bus.whenIdle();
+    // Too late: the task has ended.
+    await gateway.bus.publish(
+      "IterationAnalyzed",
+      create(IterationAnalyzedSchema, {
+        envelope: envelope(taskId, 1),
+        task: ended,
+        program,
+        analysis: create(AnalysisSchema, { verdict: Verdict.SUCCESS, summary: "valid", score: 0.9 }),
+      }),
+    );
+    await gateway.bus.whenIdle();
+    const done = (await gateway.tasks.get({ taskId })).task!;
+    expect(done.state).toBe(TaskState.SUCCEEDED);
+    expect(done.iterations).toMatchObject([
+      { iteration: 1, candidateId: program.candidateId, tool: "lightgbm", verdict: Verdict.SUCCESS, score: 0.9 },
+    ]);
+  });
+});

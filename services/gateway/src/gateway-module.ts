@@ -6,6 +6,7 @@ import { InvalidInputError, NotFoundError, describeError } from "@mlzero/errors"
 import type { Logger } from "@mlzero/logging";
 import {
   BudgetSchema,
+  IterationSummarySchema,
   StageTimingSchema,
   TaskCancelRequestedSchema,
   TaskContextSchema,
@@ -161,6 +162,15 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
       task.predictionsFile = output.predictionsFile;
       if (finished.score !== undefined) task.bestScore = finished.score;
       if (finished.bestProgram?.tool) task.tool = finished.bestProgram.tool;
+      // The last IterationAnalyzed may arrive after TaskFinished (another
+      // topic), and is dropped once the task has ended: the attempts the
+      // task ended with complete the iterations.
+      for (const attempt of finished.task?.attempts ?? []) {
+        if (task.iterations.some((summary) => summary.iteration === attempt.iteration)) continue;
+        const { iteration, candidateId, tool, verdict, failure, analysis, score, duration } = attempt;
+        task.iterations.push(create(IterationSummarySchema, { iteration, candidateId, tool, verdict, failure, analysis, score, duration }));
+      }
+      task.iterations.sort((a, b) => a.iteration - b.iteration);
       task.timings = Object.entries(record.timings.totals()).map(([stage, ms]) =>
         create(StageTimingSchema, { stage, duration: durationFromMs(ms) }),
       );

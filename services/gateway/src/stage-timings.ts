@@ -3,7 +3,7 @@ import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 /** Stages of the loop whose time the report shows. */
 export type Stage = "perception" | "coding" | "execution" | "analysis";
 
-type Mark = "submitted" | "perceived" | "generated" | "executed" | "analyzed";
+type Mark = "submitted" | "perceived" | "generated" | "started" | "executed" | "analyzed";
 
 /**
  * Per-stage time of one task, from the producers' event times rather than
@@ -28,6 +28,11 @@ export class StageTimings {
     const ms = timestampMs(time);
     const earlier = this.marks.get(key);
     if (earlier === undefined || ms < earlier) this.marks.set(key, ms);
+  }
+
+  /** Whether an event of this mark and iteration was marked before. */
+  has(mark: Mark, iteration: number): boolean {
+    return this.marks.has(`${mark}:${iteration}`);
   }
 
   /** The marks as plain data, to keep with the task across a restart. */

@@ -1,0 +1,56 @@
+import { EVENT_TYPES, type EventName } from "@mlzero/bus";
+import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { EVENT_HEADERS } from "./kafka-headers.js";
+
+// Test helpers that need kafkajs, kept in the one package allowed to import it.
+
+/** One record for {@link publishRaw}: bytes the bus itself would never write. */
+export interface RawEventRecord {
+  /** The event whose topic the record goes to. */
+  event: EventName;
+  /** Record key; the bus keys every event by its task id. */
+  key: string;
+  value: Uint8Array;
+  /** Headers; by default the event type's, as the bus writes it (no event id). */
+  headers?: Record<string, string>;
+}
+
+/** Where {@link publishRaw} wrote a record. */
+export interface RawEventPlacement {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/**
+ * Writes records onto event topics as they are, bypassing the bus's
+ * encoding, with the bus's partitioning (Java-compatible murmur2 on the key):
+ * for tests of poison messages. Each record is sent and acknowledged on its
+ * own, in order; resolves with where each landed.
+ */
+export async function publishRaw(brokers: string[], records: RawEventRecord[]): Promise<RawEventPlacement[]> {
+  const kafka = new Kafka({ clientId: "mlzero-test-raw", brokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    const placements: RawEventPlacement[] = [];
+    for (const record of records) {
+      const topic = EVENT_TYPES[record.event].topic;
+      const [metadata] = await producer.send({
+        topic,
+        acks: -1,
+        messages: [
+          {
+            key: record.key,
+            value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength),
+            headers: record.headers ?? { [EVENT_HEADERS.eventType]: record.event },
+          },
+        ],
+      });
+      placements.push({ topic, partition: metadata!.partition, offset: Number(metadata!.baseOffset) });
+    }
+    return placements;
+  } finally {
+    await producer.disconnect();
+  }
+}
