@@ -1,35 +1,11 @@
-import type { Cell } from "@mlzero/tables";
+import { isPandasNaText, type Cell } from "@mlzero/tables";
 
-// pandas' default missing-value markers (read_csv na_values): what a grader
-// reading the file with pandas would see as NaN.
-const MISSING_MARKERS = new Set([
-  "#N/A",
-  "#N/A N/A",
-  "#NA",
-  "-1.#IND",
-  "-1.#QNAN",
-  "-NaN",
-  "-nan",
-  "1.#IND",
-  "1.#QNAN",
-  "<NA>",
-  "N/A",
-  "NA",
-  "NULL",
-  "NaN",
-  "None",
-  "n/a",
-  "nan",
-  "null",
-]);
 const INFINITE = /^[+-]?(inf|infinity)$/i;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /** True for a blank cell or one pandas reads as NaN. */
 export function isMissingCell(cell: Cell): boolean {
-  return (
-    cell === undefined || (typeof cell === "number" && Number.isNaN(cell)) || (typeof cell === "string" && MISSING_MARKERS.has(cell.trim()))
-  );
+  return cell === undefined || (typeof cell === "number" && Number.isNaN(cell)) || (typeof cell === "string" && isPandasNaText(cell));
 }
 
 /** True for a cell that reads as positive or negative infinity. */

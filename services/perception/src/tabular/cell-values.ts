@@ -1,34 +1,8 @@
-import type { Cell } from "@mlzero/tables";
-
-/**
- * Texts pandas reads as missing by default in CSV files. Perception counts
- * them as missing too, so its profile matches what the generated program sees.
- */
-const PANDAS_NA = new Set([
-  "",
-  "#N/A",
-  "#N/A N/A",
-  "#NA",
-  "-1.#IND",
-  "-1.#QNAN",
-  "-NaN",
-  "-nan",
-  "1.#IND",
-  "1.#QNAN",
-  "<NA>",
-  "N/A",
-  "NA",
-  "NULL",
-  "NaN",
-  "None",
-  "n/a",
-  "nan",
-  "null",
-]);
+import { isPandasNaText, type Cell } from "@mlzero/tables";
 
 /** Whether a cell is missing; `naStrings` adds pandas' missing-value texts (for CSV and TSV cells). */
 export function isMissing(cell: Cell, naStrings: boolean): cell is undefined {
-  return cell === undefined || (naStrings && typeof cell === "string" && PANDAS_NA.has(cell.trim()));
+  return cell === undefined || (naStrings && typeof cell === "string" && isPandasNaText(cell));
 }
 
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$|^[+-]?inf(?:inity)?$/i;
