@@ -22,7 +22,7 @@ const ADAPTER_ONLY: Record<string, readonly string[]> = {
   "grpc-health-check": ["libs/rpc/src"],
   kafkajs: ["libs/bus-kafka/src"],
   openai: [],
-  "@kubernetes/client-node": [],
+  "@kubernetes/client-node": ["services/executor/src/kubernetes"],
   "@qdrant/js-client-rest": [],
 };
 

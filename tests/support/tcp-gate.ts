@@ -17,6 +17,8 @@ export interface TcpGate {
   release(): void;
   /** Bytes clients sent while the gate was held (and not forwarded yet). */
   heldBytes(): number;
+  /** Drops every connection open now, as a network failure would; new ones are accepted. */
+  cut(): void;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,9 @@ export async function startTcpGate(target: () => string): Promise<TcpGate> {
       for (const send of waiting.splice(0)) send();
     },
     heldBytes: () => heldBytes,
+    cut() {
+      for (const socket of sockets) socket.destroy();
+    },
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -132,7 +132,7 @@ function accepts(port: number): Promise<boolean> {
  * range can be taken by such a socket connecting to itself, and the broker
  * could not come back on it.
  */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
     if (await canListen(port)) return port;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ConfigError, address, addresses, flag, parseEnv, port } from "./env.js";
+import { ConfigError, address, addresses, flag, json, parseEnv, port } from "./env.js";
 
 describe("parseEnv", () => {
   const shape = {
@@ -34,5 +34,12 @@ describe("parseEnv", () => {
   it("reads a comma-separated address list and names the variable when it is malformed", () => {
     expect(parseEnv({ BROKERS: addresses() }, { BROKERS: "a:9092, b:9093" })).toEqual({ BROKERS: ["a:9092", "b:9093"] });
     expect(() => parseEnv({ BROKERS: addresses() }, { BROKERS: "a:9092,b" })).toThrow(/BROKERS: expected host:port\[,host:port...\]/);
+  });
+
+  it("reads a JSON value and names the variable when it is not JSON or not the expected shape", () => {
+    const shape = { SELECTOR: json(z.record(z.string(), z.string())) };
+    expect(parseEnv(shape, { SELECTOR: '{"pool": "gpu"}' })).toEqual({ SELECTOR: { pool: "gpu" } });
+    expect(() => parseEnv(shape, { SELECTOR: "{pool: gpu}" })).toThrow(/SELECTOR: expected JSON/);
+    expect(() => parseEnv(shape, { SELECTOR: '{"pool": 1}' })).toThrow(/SELECTOR/);
   });
 });

@@ -48,3 +48,17 @@ export const addresses = () =>
 
 /** "true"/"false"/"1"/"0". */
 export const flag = () => z.enum(["true", "false", "1", "0"]).transform((value) => value === "true" || value === "1");
+
+/** A JSON value, validated by `schema`: e.g. a node selector object or a list of tolerations. */
+export const json = <Schema extends z.ZodType>(schema: Schema) =>
+  z
+    .string()
+    .transform((text, context) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        context.addIssue({ code: "custom", message: "expected JSON" });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);

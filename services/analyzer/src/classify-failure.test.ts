@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { ExecutionResultSchema, FailureCategory } from "@mlzero/proto";
+import { ExecutionResultSchema, FailureCategory, PlatformFailure } from "@mlzero/proto";
 import { describe, expect, it } from "vitest";
 import { classifyFailure } from "./classify-failure.js";
 
@@ -295,6 +295,31 @@ describe("classifyFailure", () => {
     expect(classifyFailure({ result: shellKilled, stderr: "run.sh: line 1:  1234 Killed  python main.py\n", stdout: "" }).category).toBe(
       FailureCategory.OUT_OF_MEMORY,
     );
+  });
+
+  it("takes what the platform reported (OOMKilled, deadline, image pull) before the exit status and logs", () => {
+    const stderr = traceback(1, "x()", [], "ValueError: earlier");
+    const oomKilled = create(ExecutionResultSchema, {
+      exitCode: 137,
+      platformFailure: PlatformFailure.OOM_KILLED,
+      platformMessage: "OOMKilled",
+      duration: durationFromMs(30_000),
+    });
+    expect(classifyFailure({ result: oomKilled, stderr, stdout: "" })).toEqual({
+      category: FailureCategory.OUT_OF_MEMORY,
+      summary: "The program passed its container's memory limit and was OOMKilled after 30 s (OOMKilled).",
+    });
+    const deadline = create(ExecutionResultSchema, { exitCode: -1, timedOut: true, platformFailure: PlatformFailure.DEADLINE_EXCEEDED });
+    expect(classifyFailure({ result: deadline, stderr, stdout: "" }).category).toBe(FailureCategory.TIMEOUT);
+    const imagePull = create(ExecutionResultSchema, {
+      exitCode: -1,
+      platformFailure: PlatformFailure.IMAGE_PULL,
+      platformMessage: "ImagePullBackOff: Back-off pulling image",
+    });
+    expect(classifyFailure({ result: imagePull, stderr: "", stdout: "" })).toEqual({
+      category: FailureCategory.PLATFORM,
+      summary: "The program never started: its image could not be pulled (ImagePullBackOff: Back-off pulling image).",
+    });
   });
 
   it("reports a signal it did not send as a runtime error", () => {

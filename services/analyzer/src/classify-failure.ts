@@ -1,4 +1,4 @@
-import { FailureCategory, type ExecutionResult } from "@mlzero/proto";
+import { FailureCategory, PlatformFailure, type ExecutionResult } from "@mlzero/proto";
 import { findException, type PythonException } from "./find-exception.js";
 
 /** Why a run failed, with what a fix needs to know. */
@@ -56,9 +56,10 @@ const RULES: [FailureCategory, (exception: PythonException) => boolean][] = [
 ];
 
 /**
- * Classifies a failed run from its exit status and logs. Cancellation and
- * timeout come from the result itself; a SIGKILL the runner did not send is
- * the kernel's OOM killer; otherwise the program's last exception decides.
+ * Classifies a failed run from its exit status and logs. Cancellation,
+ * what the platform reported (OOMKilled, deadline, image pull) and timeout
+ * come from the result itself; a SIGKILL the runner did not send is the
+ * kernel's OOM killer; otherwise the program's last exception decides.
  */
 export function classifyFailure(evidence: FailureEvidence): FailureDiagnosis {
   const { result } = evidence;
@@ -66,6 +67,8 @@ export function classifyFailure(evidence: FailureEvidence): FailureDiagnosis {
   if (result.cancelled) {
     return { category: FailureCategory.CANCELLED, summary: "The task was cancelled while its program was running." };
   }
+  const platform = platformDiagnosis(result, seconds);
+  if (platform) return platform;
   if (result.timedOut) {
     return {
       category: FailureCategory.TIMEOUT,
@@ -116,6 +119,30 @@ export function classifyFailure(evidence: FailureEvidence): FailureDiagnosis {
     }
   }
   return diagnosis;
+}
+
+/** The outcome the platform decided (Kubernetes runs), in the analyzer's categories. */
+function platformDiagnosis(result: ExecutionResult, seconds: number): FailureDiagnosis | undefined {
+  const said = result.platformMessage ? ` (${result.platformMessage})` : "";
+  switch (result.platformFailure) {
+    case PlatformFailure.OOM_KILLED:
+      return {
+        category: FailureCategory.OUT_OF_MEMORY,
+        summary: `The program passed its container's memory limit and was OOMKilled after ${seconds} s${said}.`,
+      };
+    case PlatformFailure.DEADLINE_EXCEEDED:
+      return {
+        category: FailureCategory.TIMEOUT,
+        summary: `The program's Job ran past its deadline and was stopped after ${seconds} s${said}.`,
+      };
+    case PlatformFailure.IMAGE_PULL:
+      return {
+        category: FailureCategory.PLATFORM,
+        summary: `The program never started: its image could not be pulled${said}.`,
+      };
+    default:
+      return undefined;
+  }
 }
 
 function categoryOf(exception: PythonException, log: string): FailureCategory {

@@ -74,6 +74,11 @@ describe("decideNextStep", () => {
     expect(steps[0]).toMatchObject({ fix: { plan: "Switch from autogluon to lightgbm: module 'autogluon' is not installed." } });
   });
 
+  it("gives up when the platform cannot start a program: every tool runs in the same image", () => {
+    const step = decideNextStep(input({ diagnosis: diagnosis(FailureCategory.PLATFORM, { summary: "The program never started." }) }));
+    expect(step).toEqual({ kind: "give_up", reason: "The program never started." });
+  });
+
   it("reduces twice after running out of memory or time, then changes tool", () => {
     const oom = diagnosis(FailureCategory.OUT_OF_MEMORY);
     const timeout = diagnosis(FailureCategory.TIMEOUT);

@@ -41,6 +41,8 @@ const RESOURCE_FAILURES = new Set([FailureCategory.OUT_OF_MEMORY, FailureCategor
 export function decideNextStep(input: NextStepInput): NextStep {
   const { diagnosis, tool } = input;
   if (diagnosis.category === FailureCategory.CANCELLED) return { kind: "give_up", reason: "the task was cancelled" };
+  // Every program runs in the same image: no fix or other tool gets past this.
+  if (diagnosis.category === FailureCategory.PLATFORM) return { kind: "give_up", reason: diagnosis.summary };
   if (input.iteration >= input.maxIterations) {
     return { kind: "give_up", reason: `all ${input.maxIterations} iterations of the budget are used` };
   }

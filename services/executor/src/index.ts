@@ -4,3 +4,5 @@ export * from "./local-runner.js";
 export * from "./sandbox-env.js";
 export * from "./stage-iteration.js";
 export * from "./executor-module.js";
+export * from "./kubernetes/job-spec.js";
+export * from "./kubernetes/kubernetes-runner.js";

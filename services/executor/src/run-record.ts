@@ -47,8 +47,10 @@ export interface RunRecord {
   launchedAtMs: number;
   /** When the executor stops the run (its wall-clock limit), so an adopter enforces it too. */
   deadlineAtMs: number;
-  /** The launcher process (the run's session leader), once spawned. */
+  /** The launcher process (the run's session leader), once spawned (local runs). */
   process?: ProcessIdentity;
+  /** The Job that runs the program, once created (Kubernetes runs). */
+  job?: string;
   stopReason?: StopReason;
   /** The ExecutionResult once finished: protobuf bytes, base64. */
   result?: string;
@@ -151,6 +153,11 @@ export interface ExitStatus {
 
 const SIGNAL_NAMES = new Map(Object.entries(osConstants.signals).map(([name, number]) => [number, name]));
 
+/** The name of a signal by its number ("SIGKILL" for 9), or "" for none. */
+export function signalName(number: number): string {
+  return SIGNAL_NAMES.get(number) ?? "";
+}
+
 /**
  * The status the launcher recorded, undefined when it recorded none. The
  * shell reports a program that a signal ended as 128 + the signal's number,
@@ -163,7 +170,7 @@ export async function readExitStatus(dir: string): Promise<ExitStatus | undefine
     const [text, info] = await Promise.all([readFile(file, "utf8"), stat(file)]);
     const status = Number(text.trim());
     if (!/^\d+$/.test(text.trim()) || status > 255) return undefined;
-    const signal = status > 128 ? SIGNAL_NAMES.get(status - 128) : undefined;
+    const signal = status > 128 ? signalName(status - 128) : "";
     return signal ? { exitCode: -1, signal, endedAtMs: info.mtimeMs } : { exitCode: status, signal: "", endedAtMs: info.mtimeMs };
   } catch {
     return undefined;

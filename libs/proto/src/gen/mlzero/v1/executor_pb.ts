@@ -2,8 +2,8 @@
 // @generated from file mlzero/v1/executor.proto (package mlzero.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
 import type { Program } from "./coder_pb.js";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/executor.proto.
  */
 export const file_mlzero_v1_executor: GenFile = /*@__PURE__*/
-  fileDesc("ChhtbHplcm8vdjEvZXhlY3V0b3IucHJvdG8SCW1semVyby52MSLCAQoORXhlY3V0ZVJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSEQoJaXRlcmF0aW9uGAMgASgNEiMKB3Byb2dyYW0YBCABKAsyEi5tbHplcm8udjEuUHJvZ3JhbRItCgp0aW1lX2xpbWl0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1lbW9yeV9saW1pdF9ieXRlcxgGIAEoBBIMCgRncHVzGAcgASgNIqQCCg9FeGVjdXRpb25SZXN1bHQSFAoMY2FuZGlkYXRlX2lkGAEgASgJEhEKCWV4aXRfY29kZRgCIAEoBRIOCgZzaWduYWwYAyABKAkSEQoJdGltZWRfb3V0GAQgASgIEhEKCWNhbmNlbGxlZBgFIAEoCBIrCghkdXJhdGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1pdGVyYXRpb25fZGlyGAcgASgJEhMKC3N0ZG91dF90YWlsGAggASgJEhMKC3N0ZGVycl90YWlsGAkgASgJEhQKDG91dHB1dF9maWxlcxgKIAMoCRIZChFwZWFrX21lbW9yeV9ieXRlcxgLIAEoBBITCgtpbnRlcnJ1cHRlZBgMIAEoCCI9Cg9FeGVjdXRlUmVzcG9uc2USKgoGcmVzdWx0GAEgASgLMhoubWx6ZXJvLnYxLkV4ZWN1dGlvblJlc3VsdCI/ChxFeGVjdXRvclNlcnZpY2VDYW5jZWxSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDgoGdGVuYW50GAIgASgJIjIKHUV4ZWN1dG9yU2VydmljZUNhbmNlbFJlc3BvbnNlEhEKCWNhbmNlbGxlZBgBIAEoCDKwAQoPRXhlY3V0b3JTZXJ2aWNlEkAKB0V4ZWN1dGUSGS5tbHplcm8udjEuRXhlY3V0ZVJlcXVlc3QaGi5tbHplcm8udjEuRXhlY3V0ZVJlc3BvbnNlElsKBkNhbmNlbBInLm1semVyby52MS5FeGVjdXRvclNlcnZpY2VDYW5jZWxSZXF1ZXN0GigubWx6ZXJvLnYxLkV4ZWN1dG9yU2VydmljZUNhbmNlbFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_mlzero_v1_coder]);
+  fileDesc("ChhtbHplcm8vdjEvZXhlY3V0b3IucHJvdG8SCW1semVyby52MSLCAQoORXhlY3V0ZVJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSEQoJaXRlcmF0aW9uGAMgASgNEiMKB3Byb2dyYW0YBCABKAsyEi5tbHplcm8udjEuUHJvZ3JhbRItCgp0aW1lX2xpbWl0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEm1lbW9yeV9saW1pdF9ieXRlcxgGIAEoBBIMCgRncHVzGAcgASgNIvQCCg9FeGVjdXRpb25SZXN1bHQSFAoMY2FuZGlkYXRlX2lkGAEgASgJEhEKCWV4aXRfY29kZRgCIAEoBRIOCgZzaWduYWwYAyABKAkSEQoJdGltZWRfb3V0GAQgASgIEhEKCWNhbmNlbGxlZBgFIAEoCBIrCghkdXJhdGlvbhgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1pdGVyYXRpb25fZGlyGAcgASgJEhMKC3N0ZG91dF90YWlsGAggASgJEhMKC3N0ZGVycl90YWlsGAkgASgJEhQKDG91dHB1dF9maWxlcxgKIAMoCRIZChFwZWFrX21lbW9yeV9ieXRlcxgLIAEoBBITCgtpbnRlcnJ1cHRlZBgMIAEoCBI0ChBwbGF0Zm9ybV9mYWlsdXJlGA0gASgOMhoubWx6ZXJvLnYxLlBsYXRmb3JtRmFpbHVyZRIYChBwbGF0Zm9ybV9tZXNzYWdlGA4gASgJIj0KD0V4ZWN1dGVSZXNwb25zZRIqCgZyZXN1bHQYASABKAsyGi5tbHplcm8udjEuRXhlY3V0aW9uUmVzdWx0Ij8KHEV4ZWN1dG9yU2VydmljZUNhbmNlbFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkiMgodRXhlY3V0b3JTZXJ2aWNlQ2FuY2VsUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIKp0BCg9QbGF0Zm9ybUZhaWx1cmUSIAocUExBVEZPUk1fRkFJTFVSRV9VTlNQRUNJRklFRBAAEh8KG1BMQVRGT1JNX0ZBSUxVUkVfT09NX0tJTExFRBABEiYKIlBMQVRGT1JNX0ZBSUxVUkVfREVBRExJTkVfRVhDRUVERUQQAhIfChtQTEFURk9STV9GQUlMVVJFX0lNQUdFX1BVTEwQAzKwAQoPRXhlY3V0b3JTZXJ2aWNlEkAKB0V4ZWN1dGUSGS5tbHplcm8udjEuRXhlY3V0ZVJlcXVlc3QaGi5tbHplcm8udjEuRXhlY3V0ZVJlc3BvbnNlElsKBkNhbmNlbBInLm1semVyby52MS5FeGVjdXRvclNlcnZpY2VDYW5jZWxSZXF1ZXN0GigubWx6ZXJvLnYxLkV4ZWN1dG9yU2VydmljZUNhbmNlbFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_mlzero_v1_coder]);
 
 /**
  * @generated from message mlzero.v1.ExecuteRequest
@@ -140,6 +140,21 @@ export type ExecutionResult = Message<"mlzero.v1.ExecutionResult"> & {
    * @generated from field: bool interrupted = 12;
    */
   interrupted: boolean;
+
+  /**
+   * How the platform ended the run, where it, not the program, decided the
+   * outcome (read from the Kubernetes Job and its pod).
+   *
+   * @generated from field: mlzero.v1.PlatformFailure platform_failure = 13;
+   */
+  platformFailure: PlatformFailure;
+
+  /**
+   * The platform's own words about it (reason and message of the condition).
+   *
+   * @generated from field: string platform_message = 14;
+   */
+  platformMessage: string;
 };
 
 /**
@@ -204,6 +219,45 @@ export type ExecutorServiceCancelResponse = Message<"mlzero.v1.ExecutorServiceCa
  */
 export const ExecutorServiceCancelResponseSchema: GenMessage<ExecutorServiceCancelResponse> = /*@__PURE__*/
   messageDesc(file_mlzero_v1_executor, 4);
+
+/**
+ * Outcomes of a run that the platform decided.
+ *
+ * @generated from enum mlzero.v1.PlatformFailure
+ */
+export enum PlatformFailure {
+  /**
+   * @generated from enum value: PLATFORM_FAILURE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The container passed its memory limit and the kernel killed it.
+   *
+   * @generated from enum value: PLATFORM_FAILURE_OOM_KILLED = 1;
+   */
+  OOM_KILLED = 1,
+
+  /**
+   * The Job ran past its activeDeadlineSeconds.
+   *
+   * @generated from enum value: PLATFORM_FAILURE_DEADLINE_EXCEEDED = 2;
+   */
+  DEADLINE_EXCEEDED = 2,
+
+  /**
+   * The program's image could not be pulled (or named): the program never started.
+   *
+   * @generated from enum value: PLATFORM_FAILURE_IMAGE_PULL = 3;
+   */
+  IMAGE_PULL = 3,
+}
+
+/**
+ * Describes the enum mlzero.v1.PlatformFailure.
+ */
+export const PlatformFailureSchema: GenEnum<PlatformFailure> = /*@__PURE__*/
+  enumDesc(file_mlzero_v1_executor, 0);
 
 /**
  * Stages and runs programs in the task workspace.

@@ -1,0 +1,131 @@
+import {
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  NodeV1Api,
+  SchedulingV1Api,
+  type V1ContainerState,
+  type V1Job,
+  type V1Pod,
+} from "@kubernetes/client-node";
+
+/**
+ * Plays the parts of a cluster that the test API server lacks (no kubelet,
+ * no controller manager), the way envtest-based controller tests do: creates
+ * a Job's pod from its template as the Job controller would (so admission,
+ * Pod Security included, judges the template), moves the pod through its
+ * container states as a kubelet would, and writes the Job's conditions.
+ */
+export class KubeNode {
+  readonly batch: BatchV1Api;
+  readonly core: CoreV1Api;
+  private readonly config = new KubeConfig();
+
+  constructor(
+    kubeconfig: string,
+    readonly nodeName = "node-1",
+  ) {
+    this.config.loadFromFile(kubeconfig);
+    this.batch = this.config.makeApiClient(BatchV1Api);
+    this.core = this.config.makeApiClient(CoreV1Api);
+  }
+
+  /** Registers this node, and the cluster-wide objects a pod spec may name. */
+  async register(cluster: { runtimeClasses: string[]; priorityClasses: string[] }): Promise<void> {
+    await this.core.createNode({ body: { metadata: { name: this.nodeName } } });
+    const node = this.config.makeApiClient(NodeV1Api);
+    for (const name of cluster.runtimeClasses) await node.createRuntimeClass({ body: { metadata: { name }, handler: name } });
+    const scheduling = this.config.makeApiClient(SchedulingV1Api);
+    for (const name of cluster.priorityClasses) await scheduling.createPriorityClass({ body: { metadata: { name }, value: 1000 } });
+  }
+
+  /** A namespace to the restricted Pod Security Standard, with the default ServiceAccount the controllers would make. */
+  async createNamespace(name: string): Promise<void> {
+    await this.core.createNamespace({
+      body: {
+        metadata: {
+          name,
+          labels: { "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest" },
+        },
+      },
+    });
+    await this.core.createNamespacedServiceAccount({ namespace: name, body: { metadata: { name: "default" } } });
+  }
+
+  async job(namespace: string, name: string): Promise<V1Job> {
+    return this.batch.readNamespacedJob({ namespace, name });
+  }
+
+  async jobs(namespace: string): Promise<V1Job[]> {
+    return (await this.batch.listNamespacedJob({ namespace })).items;
+  }
+
+  /** Creates the Job's pod from its template, scheduled to this node, as the Job controller and scheduler would. */
+  async startPod(job: V1Job): Promise<V1Pod> {
+    const name = job.metadata!.name!;
+    const template = job.spec!.template;
+    const pod = await this.core.createNamespacedPod({
+      namespace: job.metadata!.namespace!,
+      body: {
+        metadata: {
+          name: `${name}-pod`,
+          labels: { ...template.metadata?.labels, "batch.kubernetes.io/job-name": name, "job-name": name },
+          ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name, uid: job.metadata!.uid!, controller: true }],
+        },
+        spec: { ...template.spec!, nodeName: this.nodeName },
+      },
+    });
+    await this.setJobStatus(job, { startTime: new Date(), active: 1, ready: 0, terminating: 0 });
+    return pod;
+  }
+
+  /** Sets the program container's state, as the kubelet reports it. */
+  async setContainerState(pod: V1Pod, state: V1ContainerState, phase: "Pending" | "Running" | "Succeeded" | "Failed"): Promise<void> {
+    const current = await this.core.readNamespacedPod({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name! });
+    const container = current.spec!.containers[0]!;
+    current.status = {
+      phase,
+      containerStatuses: [
+        { name: container.name, image: container.image!, imageID: "", ready: Boolean(state.running), restartCount: 0, state },
+      ],
+    };
+    await this.core.replaceNamespacedPodStatus({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, body: current });
+  }
+
+  /** The Job controller's last word on a Job: Complete, or Failed with a reason. */
+  async finishJob(job: V1Job, outcome: { type: "Complete" } | { type: "Failed"; reason: string; message: string }): Promise<void> {
+    const now = new Date();
+    const condition = (type: string, reason = "", message = "") => ({
+      type,
+      status: "True",
+      reason: reason || undefined,
+      message: message || undefined,
+      lastProbeTime: now,
+      lastTransitionTime: now,
+    });
+    if (outcome.type === "Complete") {
+      await this.setJobStatus(job, {
+        active: 0,
+        ready: 0,
+        terminating: 0,
+        succeeded: 1,
+        completionTime: now,
+        conditions: [condition("SuccessCriteriaMet", "CompletionsReached"), condition("Complete", "CompletionsReached")],
+      });
+    } else {
+      await this.setJobStatus(job, {
+        active: 0,
+        ready: 0,
+        terminating: 0,
+        failed: 1,
+        conditions: [condition("FailureTarget", outcome.reason, outcome.message), condition("Failed", outcome.reason, outcome.message)],
+      });
+    }
+  }
+
+  private async setJobStatus(job: V1Job, status: NonNullable<V1Job["status"]>): Promise<void> {
+    const current = await this.batch.readNamespacedJob({ namespace: job.metadata!.namespace!, name: job.metadata!.name! });
+    current.status = { ...current.status, ...status };
+    await this.batch.replaceNamespacedJobStatus({ namespace: job.metadata!.namespace!, name: job.metadata!.name!, body: current });
+  }
+}
