@@ -37,8 +37,14 @@ fmt: ## Format the TypeScript and JSON sources (prettier)
 	@$(NPX) prettier --write --log-level warn "**/*.{ts,json}"
 
 .PHONY: test
-test: setup lint ## Set up, then run every test (unit, integration, end to end)
+test: setup lint ## Set up, then run every test (unit, integration, end to end, Kafka, Kubernetes)
+	@scripts/kube.sh install
 	@$(NPX) vitest run
+
+.PHONY: test-k8s
+test-k8s: setup ## The Kubernetes executor's tests against a real kube-apiserver and etcd (built once from infra/kube)
+	@scripts/kube.sh install
+	@$(NPX) vitest run tests/k8s services/executor/src/kubernetes
 
 .PHONY: run
 run: setup ## Run the bundled example end to end: make run [EXAMPLE=dir OUT=dir]

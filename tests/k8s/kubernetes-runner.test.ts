@@ -56,10 +56,11 @@ beforeAll(async () => {
   server = await startKubeApiServer();
   node = new KubeNode(server.kubeconfig);
   // What a cluster set up for mlzero has: admission checks a pod's references to them.
-  await node.register({ runtimeClasses: ["gvisor"], priorityClasses: ["mlzero-batch"] });
+  await node.register({ pkiDir: server.pkiDir, runtimeClasses: ["gvisor"], priorityClasses: ["mlzero-batch"] });
 }, 900_000);
 
 afterAll(async () => {
+  await node?.close();
   await server?.stop();
 });
 
@@ -139,9 +140,12 @@ async function until<T>(read: () => Promise<T | undefined> | T | undefined, time
 }
 
 /** Plays a program that writes its predictions and exits 0. */
-async function succeed(job: V1Job, dir: string): Promise<void> {
+async function succeed(job: V1Job, dir: string, whileRunning: () => Promise<void> = async () => {}): Promise<void> {
   const pod = await node.startPod(job);
   await node.setContainerState(pod, { running: { startedAt: new Date() } }, "Running");
+  node.setLog(pod, "loading data\n");
+  await whileRunning();
+  node.setLog(pod, "loading data\nvalidation score: 0.91\n");
   await writeFile(path.join(dir, "outputs", "predictions.csv"), "id,label\n1,yes\n");
   await node.setContainerState(pod, { terminated: { exitCode: 0, reason: "Completed" } }, "Succeeded");
   await node.finishJob(job, { type: "Complete" });
@@ -158,7 +162,8 @@ describe("Kubernetes runner against a real API server", () => {
       priorityClassName: "mlzero-batch",
       kueueQueue: "mlzero-gpu",
     });
-    const run = request({ gpus: 1, timeLimitMs: 90_500 });
+    const progress: string[] = [];
+    const run = request({ gpus: 1, timeLimitMs: 90_500, onProgress: (update) => progress.push(update.logTail) });
     const handle = await runner.start(run);
     expect(handle.launched).toBe(true);
     const name = jobName("acme", "task-1", 1);
@@ -251,9 +256,19 @@ describe("Kubernetes runner against a real API server", () => {
     await expect(
       node.core.createNamespacedPod({ namespace, body: { metadata: { name: "bare" }, spec: { containers: [{ name: "c", image: "x" }] } } }),
     ).rejects.toThrow(/violates PodSecurity/);
-    await succeed(job, dir);
+    // The log tail, read from the pod while it runs, and the whole log once it ended.
+    await succeed(job, dir, async () => void (await until(() => progress.includes("loading data"))));
     const result = await handle.result;
-    expect(result).toMatchObject({ exitCode: 0, timedOut: false, cancelled: false, interrupted: false, outputFiles: ["predictions.csv"] });
+    expect(result).toMatchObject({
+      exitCode: 0,
+      timedOut: false,
+      cancelled: false,
+      interrupted: false,
+      outputFiles: ["predictions.csv"],
+      stdoutTail: "loading data\nvalidation score: 0.91",
+      stderrTail: "",
+    });
+    expect(await readFile(path.join(dir, "stdout.log"), "utf8")).toBe("loading data\nvalidation score: 0.91\n");
     expect(result.iterationDir).toBe("iter-001");
     expect((await readRunRecord(dir))?.state).toBe("finished");
     // The result is recorded: the Job may go.
@@ -292,35 +307,41 @@ describe("Kubernetes runner against a real API server", () => {
     await expect(attempt).rejects.toThrow(/already exists with another spec/);
   });
 
-  it("reports the end of a Job that finished while no executor ran, exactly once, after a restart", async () => {
-    const event = codeGenerated();
-    const first = await startExecutor();
-    await first.bus.publish("CodeGenerated", event);
-    const name = jobName("acme", "task-1", 1);
-    const job = await until(() => node.job(namespace, name).catch(() => undefined));
-    await until(() => first.started.length > 0);
-    await first.crash();
+  it.each(["while the Job runs", "after the Job ended"])(
+    "an executor restarted %s reconciles the Job and reports it exactly once",
+    async (when) => {
+      const event = codeGenerated();
+      const first = await startExecutor();
+      await first.bus.publish("CodeGenerated", event);
+      const name = jobName("acme", "task-1", 1);
+      const job = await until(() => node.job(namespace, name).catch(() => undefined));
+      await until(() => first.started.length > 0);
+      await first.crash();
 
-    await succeed(job, request().workspace.iterationDir(1));
-    const second = await startExecutor();
-    await second.module.start();
-    await until(() => second.finished.length > 0);
-    expect(second.finished[0]!.result).toMatchObject({ exitCode: 0, outputFiles: ["predictions.csv"] });
-    expect(second.finished[0]!.program?.candidateId).toBe("iter-001-lightgbm");
-    await second.bus.whenIdle();
-    await second.crash();
+      const dir = request().workspace.iterationDir(1);
+      if (when === "after the Job ended") await succeed(job, dir);
+      const second = await startExecutor();
+      await second.module.start();
+      if (when === "while the Job runs") await succeed(job, dir);
+      await until(() => second.finished.length > 0);
+      expect(second.finished[0]!.result).toMatchObject({ exitCode: 0, outputFiles: ["predictions.csv"] });
+      expect(second.finished[0]!.program?.candidateId).toBe("iter-001-lightgbm");
+      await second.bus.whenIdle();
+      await second.crash();
 
-    // Reported, and recorded as such: a third executor, and a redelivery to it, report nothing more.
-    const third = await startExecutor();
-    await third.module.start();
-    await third.bus.publish("CodeGenerated", event);
-    await third.bus.whenIdle();
-    await sleep(300);
-    expect(third.finished).toHaveLength(0);
-    expect(first.finished).toHaveLength(0);
-    expect((await readRunRecord(request().workspace.iterationDir(1)))?.state).toBe("reported");
-    expect(await node.jobs(namespace)).toHaveLength(1);
-  });
+      // Reported, and recorded as such: a third executor, and a redelivery to it, report nothing more.
+      const third = await startExecutor();
+      await third.module.start();
+      await third.bus.publish("CodeGenerated", event);
+      await third.bus.whenIdle();
+      await sleep(300);
+      expect(third.finished).toHaveLength(0);
+      expect(first.finished).toHaveLength(0);
+      expect(second.finished).toHaveLength(1);
+      expect((await readRunRecord(dir))?.state).toBe("reported");
+      expect(await node.jobs(namespace)).toHaveLength(1);
+    },
+  );
 
   it("recovers when its watches drop: the completion that happened meanwhile still arrives", async () => {
     const gate = await startTcpGate(() => server.server.replace("https://", ""));

@@ -11,6 +11,14 @@ export interface KubeApiServer {
   kubeconfig: string;
   /** https://127.0.0.1:<port> */
   server: string;
+  /** The generated CA, and a serving certificate for 127.0.0.1 it signed (ca.crt, apiserver.crt/.key). */
+  pkiDir: string;
+  /**
+   * Compacts etcd's history up to now, so a watch from an older resource
+   * version gets 410 Gone (for ConfigMaps, which the API server does not
+   * cache here; see scripts/kube.sh).
+   */
+  compactEtcd(): Promise<void>;
   /** Stops both and removes their folder. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -46,7 +54,21 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     await stop();
     throw error;
   }
-  return { kubeconfig: path.join(runDir, "kubeconfig"), server: `https://127.0.0.1:${apiPort}`, stop };
+  const etcd = async (method: string, body: unknown) => {
+    const response = await fetch(`http://127.0.0.1:${etcdPort}/v3/${method}`, { method: "POST", body: JSON.stringify(body) });
+    if (!response.ok) throw new Error(`etcd ${method}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as { header: { revision: string } };
+  };
+  return {
+    kubeconfig: path.join(runDir, "kubeconfig"),
+    server: `https://127.0.0.1:${apiPort}`,
+    pkiDir: path.join(runDir, "pki"),
+    async compactEtcd() {
+      const { header } = await etcd("kv/range", { key: Buffer.from("/").toString("base64") });
+      await etcd("kv/compaction", { revision: header.revision });
+    },
+    stop,
+  };
 }
 
 /** Runs `scripts/kube.sh <command>`; a failure carries the script's own message. */

@@ -1,3 +1,6 @@
+import { readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:https";
+import path from "node:path";
 import {
   BatchV1Api,
   CoreV1Api,
@@ -20,6 +23,8 @@ export class KubeNode {
   readonly batch: BatchV1Api;
   readonly core: CoreV1Api;
   private readonly config = new KubeConfig();
+  private readonly logs = new Map<string, string>();
+  private kubelet: Server | undefined;
 
   constructor(
     kubeconfig: string,
@@ -30,11 +35,47 @@ export class KubeNode {
     this.core = this.config.makeApiClient(CoreV1Api);
   }
 
-  /** Registers this node, and the cluster-wide objects a pod spec may name. */
-  async register(cluster: { runtimeClasses: string[]; priorityClasses: string[] }): Promise<void> {
-    await this.core.createNode({ body: { metadata: { name: this.nodeName } } });
-    const node = this.config.makeApiClient(NodeV1Api);
-    for (const name of cluster.runtimeClasses) await node.createRuntimeClass({ body: { metadata: { name }, handler: name } });
+  /**
+   * Registers this node, and the cluster-wide objects a pod spec may name.
+   * The node serves its pods' logs as a kubelet does: the API server reaches
+   * it at the address and port in its status, over TLS checked against the
+   * CA in `pkiDir` (the API server's own certificate, for 127.0.0.1, serves).
+   */
+  async register(cluster: { pkiDir: string; runtimeClasses: string[]; priorityClasses: string[] }): Promise<void> {
+    const [key, cert] = await Promise.all([
+      readFile(path.join(cluster.pkiDir, "apiserver.key")),
+      readFile(path.join(cluster.pkiDir, "apiserver.crt")),
+    ]);
+    this.kubelet = createServer({ key, cert }, (request, response) => {
+      // /containerLogs/<namespace>/<pod>/<container>?tailLines=N
+      const url = new URL(request.url ?? "/", "https://kubelet");
+      const [, kind, , pod] = url.pathname.split("/");
+      const log = kind === "containerLogs" && pod ? this.logs.get(pod) : undefined;
+      if (log === undefined) {
+        response.writeHead(404).end("no such container");
+        return;
+      }
+      const tail = Number(url.searchParams.get("tailLines") ?? 0);
+      response.writeHead(200, { "content-type": "text/plain" }).end(
+        tail
+          ? log
+              .split(/(?<=\n)/)
+              .slice(-tail)
+              .join("")
+          : log,
+      );
+    });
+    await new Promise<void>((resolve) => this.kubelet!.listen(0, "127.0.0.1", resolve));
+    const { port } = this.kubelet.address() as { port: number };
+    const node = await this.core.createNode({ body: { metadata: { name: this.nodeName } } });
+    node.status = {
+      addresses: [{ type: "InternalIP", address: "127.0.0.1" }],
+      daemonEndpoints: { kubeletEndpoint: { Port: port } },
+      conditions: [{ type: "Ready", status: "True", lastHeartbeatTime: new Date(), lastTransitionTime: new Date() }],
+    };
+    await this.core.replaceNodeStatus({ name: this.nodeName, body: node });
+    const runtimes = this.config.makeApiClient(NodeV1Api);
+    for (const name of cluster.runtimeClasses) await runtimes.createRuntimeClass({ body: { metadata: { name }, handler: name } });
     const scheduling = this.config.makeApiClient(SchedulingV1Api);
     for (const name of cluster.priorityClasses) await scheduling.createPriorityClass({ body: { metadata: { name }, value: 1000 } });
   }
@@ -50,6 +91,18 @@ export class KubeNode {
       },
     });
     await this.core.createNamespacedServiceAccount({ namespace: name, body: { metadata: { name: "default" } } });
+  }
+
+  /** What the program in a pod has printed so far, as the kubelet would serve it. */
+  setLog(pod: V1Pod, text: string): void {
+    this.logs.set(pod.metadata!.name!, text);
+  }
+
+  async close(): Promise<void> {
+    if (!this.kubelet) return;
+    // The API server keeps its connections to a kubelet open.
+    this.kubelet.closeAllConnections();
+    await new Promise<void>((resolve) => this.kubelet!.close(() => resolve()));
   }
 
   async job(namespace: string, name: string): Promise<V1Job> {

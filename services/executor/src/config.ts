@@ -2,7 +2,8 @@ import { ConfigError, count, json, parseEnv } from "@mlzero/config";
 import { z } from "zod";
 import type { JobSettings } from "./kubernetes/job-spec.js";
 
-const quantity = () => z.string().regex(/^\d+(\.\d+)?(m|[KMGTPE]i?)?$/, "expected a Kubernetes quantity, e.g. 2, 500m, 2Gi");
+const cpu = () => z.string().regex(/^\d+(\.\d+)?m?$/, "expected a CPU quantity, e.g. 2, 1.5, 500m");
+const bytes = () => z.string().regex(/^\d+([KMGTPE]i?)?$/, "expected a size, e.g. 2Gi, 500Mi");
 const labels = () => json(z.record(z.string(), z.string()));
 const tolerations = () =>
   json(
@@ -34,8 +35,8 @@ export function loadExecutorConfig(env: NodeJS.ProcessEnv) {
       MLZERO_K8S_IMAGE: z.string().min(1).optional(),
       MLZERO_K8S_GPU_IMAGE: z.string().min(1).optional(),
       MLZERO_K8S_IMAGE_PULL_POLICY: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
-      MLZERO_K8S_CPU_REQUEST: quantity().default("1"),
-      MLZERO_K8S_CPU_LIMIT: quantity().default("2"),
+      MLZERO_K8S_CPU_REQUEST: cpu().default("1"),
+      MLZERO_K8S_CPU_LIMIT: cpu().default("2"),
       MLZERO_K8S_GPU_RESOURCE: z.string().min(1).default("nvidia.com/gpu"),
       MLZERO_K8S_NODE_SELECTOR: labels().default({}),
       MLZERO_K8S_TOLERATIONS: tolerations().default([]),
@@ -45,7 +46,7 @@ export function loadExecutorConfig(env: NodeJS.ProcessEnv) {
       MLZERO_K8S_PRIORITY_CLASS: z.string().min(1).optional(),
       MLZERO_K8S_KUEUE_QUEUE: z.string().min(1).optional(),
       MLZERO_K8S_TTL_SECONDS: count().default(3600),
-      MLZERO_K8S_SCRATCH_SIZE: quantity().default("2Gi"),
+      MLZERO_K8S_SCRATCH_SIZE: bytes().default("2Gi"),
       MLZERO_K8S_RUN_AS_USER: count().default(65532),
       MLZERO_K8S_WORKSPACE_CLAIM: z.string().min(1).optional(),
       // A kubeconfig file; unset: the pod's in-cluster service account.

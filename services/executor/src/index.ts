@@ -6,3 +6,4 @@ export * from "./stage-iteration.js";
 export * from "./executor-module.js";
 export * from "./kubernetes/job-spec.js";
 export * from "./kubernetes/kubernetes-runner.js";
+export * from "./kubernetes/list-watch.js";
