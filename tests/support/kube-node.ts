@@ -1,4 +1,8 @@
-import { readFile } from "node:fs/promises";
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { constants } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createServer, type Server } from "node:https";
 import path from "node:path";
 import {
@@ -143,6 +147,81 @@ export class KubeNode {
       ],
     };
     await this.core.replaceNamespacedPodStatus({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, body: current });
+  }
+
+  /**
+   * Runs every new Job of a namespace for real, as the Job controller and a
+   * kubelet would together: its pod is created, its command runs as a local
+   * process in its working directory with its environment (the scratch
+   * emptyDir a fresh folder under `scratchRoot`, PATH the runtime's
+   * `binDir`), its output becomes the pod's log, and its exit ends the pod
+   * and the Job as the podFailurePolicy says. Resolves with a stop function.
+   */
+  async runJobs(namespace: string, options: { binDir: string; scratchRoot: string }): Promise<() => Promise<void>> {
+    const seen = new Set<string>();
+    const children = new Set<ChildProcess>();
+    let stopped = false;
+    const loop = (async () => {
+      while (!stopped) {
+        for (const job of await this.jobs(namespace).catch(() => [])) {
+          const name = job.metadata!.name!;
+          if (seen.has(name) || job.metadata?.deletionTimestamp || job.status?.conditions?.length) continue;
+          seen.add(name);
+          void this.runJob(job, options, children).catch((error: unknown) => console.error(`could not run Job ${name}:`, error));
+        }
+        await sleep(100);
+      }
+    })();
+    return async () => {
+      stopped = true;
+      await loop;
+      for (const child of children) child.kill("SIGKILL");
+    };
+  }
+
+  private async runJob(job: V1Job, options: { binDir: string; scratchRoot: string }, children: Set<ChildProcess>): Promise<void> {
+    const pod = await this.startPod(job);
+    const container = job.spec!.template.spec!.containers[0]!;
+    const scratch = await mkdtemp(path.join(options.scratchRoot, "scratch-"));
+    const mounts = new Map((container.volumeMounts ?? []).map((mount) => [mount.mountPath, mount]));
+    const env = Object.fromEntries(
+      (container.env ?? []).map((variable) => [
+        variable.name,
+        mounts.get(variable.value ?? "")?.name === "scratch" ? scratch : (variable.value ?? ""),
+      ]),
+    );
+    await this.setContainerState(pod, { running: { startedAt: new Date() } }, "Running");
+    const child = spawn(container.command![0]!, container.command!.slice(1), {
+      cwd: container.workingDir,
+      env: { ...env, PATH: `${options.binDir}:/usr/bin:/bin` },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.add(child);
+    let log = "";
+    const append = (chunk: Buffer) => {
+      log += chunk.toString("utf8");
+      this.setLog(pod, log);
+    };
+    child.stdout!.on("data", append);
+    child.stderr!.on("data", append);
+    const [code, signal] = (await once(child, "close")) as [number | null, NodeJS.Signals | null];
+    children.delete(child);
+    const exitCode = code ?? 128 + (signal ? constants.signals[signal] : 0);
+    await this.setContainerState(
+      pod,
+      { terminated: { exitCode, reason: exitCode === 0 ? "Completed" : "Error" } },
+      exitCode === 0 ? "Succeeded" : "Failed",
+    );
+    await this.finishJob(
+      job,
+      exitCode === 0
+        ? { type: "Complete" }
+        : {
+            type: "Failed",
+            reason: "PodFailurePolicy",
+            message: `Container program for pod ${pod.metadata!.name} failed with exit code ${exitCode} matching FailJob rule at index 1`,
+          },
+    );
   }
 
   /** The Job controller's last word on a Job: Complete, or Failed with a reason. */
