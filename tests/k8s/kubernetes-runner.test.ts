@@ -243,6 +243,7 @@ describe("Kubernetes runner against a real API server", () => {
       "MKL_NUM_THREADS",
       "MLZERO_CPUS",
       "NUMEXPR_MAX_THREADS",
+      "NUMEXPR_NUM_THREADS",
       "OMP_NUM_THREADS",
       "OPENBLAS_NUM_THREADS",
       "PYTHONDONTWRITEBYTECODE",

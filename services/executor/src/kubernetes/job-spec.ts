@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import type { V1Job, V1Toleration } from "@kubernetes/client-node";
 import type { TaskWorkspace } from "@mlzero/workspace";
+import { programEnv } from "../sandbox-env.js";
 import { DEFAULT_LAUNCHER } from "../stage-iteration.js";
 
 /** Where and how program Jobs run: the Kubernetes runner's settings. */
@@ -134,7 +135,6 @@ export function buildJob(settings: JobSettings, run: JobRun): V1Job {
   };
   const iterationDir = run.workspace.iterationDir(run.iteration);
   const relative = (dir: string) => path.relative(path.resolve(settings.workspaceRoot), dir);
-  const threads = String(Math.max(1, Math.floor(cpuCores(settings.cpuLimit))));
   const limits: Record<string, string> = { cpu: settings.cpuLimit, memory: String(run.memoryLimitBytes) };
   if (gpu) limits[settings.gpuResource] = String(run.gpus);
   const job: V1Job = {
@@ -188,19 +188,7 @@ export function buildJob(settings: JobSettings, run: JobRun): V1Job {
               imagePullPolicy: settings.imagePullPolicy,
               command: ["/bin/sh", "-c", run.launcher.trim() || DEFAULT_LAUNCHER],
               workingDir: iterationDir,
-              env: Object.entries({
-                HOME: SCRATCH_MOUNT,
-                TMPDIR: SCRATCH_MOUNT,
-                LANG: "C.UTF-8",
-                LC_ALL: "C.UTF-8",
-                PYTHONUNBUFFERED: "1",
-                PYTHONDONTWRITEBYTECODE: "1",
-                OMP_NUM_THREADS: threads,
-                OPENBLAS_NUM_THREADS: threads,
-                MKL_NUM_THREADS: threads,
-                NUMEXPR_MAX_THREADS: threads,
-                MLZERO_CPUS: threads,
-              }).map(([key, value]) => ({ name: key, value })),
+              env: Object.entries(programEnv(SCRATCH_MOUNT, cpuCores(settings.cpuLimit))).map(([key, value]) => ({ name: key, value })),
               resources: { requests: { cpu: settings.cpuRequest, memory: String(run.memoryLimitBytes) }, limits },
               securityContext: {
                 allowPrivilegeEscalation: false,
