@@ -21,9 +21,9 @@ const ADAPTER_ONLY: Record<string, readonly string[]> = {
   "@grpc/*": ["libs/rpc/src"],
   "grpc-health-check": ["libs/rpc/src"],
   kafkajs: ["libs/bus-kafka/src"],
-  openai: [],
+  openai: ["libs/llm/src"],
   "@kubernetes/client-node": ["services/executor/src/kubernetes"],
-  "@qdrant/js-client-rest": [],
+  "@qdrant/js-client-rest": ["libs/vectors-qdrant/src"],
 };
 
 /** Generated code, outside the layer rules (it imports only @bufbuild). */
