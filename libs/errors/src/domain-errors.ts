@@ -63,6 +63,13 @@ export class PermissionDeniedError extends DomainError {
   }
 }
 
+/** A dependency (an endpoint, a store) did not answer, or answered nonsense; trying later may work. */
+export class UnavailableError extends DomainError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("unavailable", message, options);
+  }
+}
+
 /** A message for logs: the error's own message and its cause chain. */
 export function describeError(error: unknown): string {
   const parts: string[] = [];
