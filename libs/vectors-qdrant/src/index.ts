@@ -1,1 +1,1 @@
-export {};
+export * from "./qdrant-vector-store.js";

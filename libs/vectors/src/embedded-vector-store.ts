@@ -1,4 +1,5 @@
-import { FailedPreconditionError, InvalidInputError, NotFoundError } from "@mlzero/errors";
+import { InvalidInputError, NotFoundError } from "@mlzero/errors";
+import { checkSameVectors } from "./collection-spec.js";
 import { matchesFilter } from "./payload-filter.js";
 import { validateDense, validatePoint, validateSparse } from "./point-validation.js";
 import { readSnapshot, writeSnapshot, type StoreSnapshot } from "./store-file.js";
@@ -66,9 +67,7 @@ export function createEmbeddedVectorStore(options: EmbeddedVectorStoreOptions = 
     async ensureCollection(name, spec) {
       const existing = collections.get(name);
       if (existing) {
-        if (canonical(existing.spec) !== canonical(spec)) {
-          throw new FailedPreconditionError(`collection ${JSON.stringify(name)} exists with different vectors`);
-        }
+        checkSameVectors(name, existing.spec, spec);
         return;
       }
       collections.set(name, newCollection(clone(spec)));
@@ -256,14 +255,6 @@ function takeSnapshot(collections: Map<string, Collection>): StoreSnapshot {
   }
   // Points are never mutated in place (upsert replaces them), so the snapshot may share them.
   return snapshot;
-}
-
-function canonical(spec: CollectionSpec): string {
-  return JSON.stringify(spec, (_key, value: unknown) =>
-    value && typeof value === "object" && !Array.isArray(value)
-      ? Object.fromEntries(Object.entries(value).sort(([left], [right]) => left.localeCompare(right)))
-      : value,
-  );
 }
 
 function clone<T>(value: T): T {

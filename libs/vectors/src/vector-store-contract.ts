@@ -5,6 +5,8 @@ import type { CollectionSpec, Point, SparseVector, VectorStore } from "./vector-
 const SPEC: CollectionSpec = {
   dense: { embedding: { size: 3, distance: "Cosine" } },
   sparse: { terms: { idf: true } },
+  // Fields the tests below filter on: every store accepts the declaration, and Qdrant filters through the indexes.
+  payloadIndexes: { "meta.tenant": { type: "keyword", isTenant: true }, iteration: { type: "integer" }, keep: { type: "bool" } },
 };
 
 const id = (name: string): string => uuidV5(`contract/${name}`);
@@ -18,12 +20,23 @@ function point(name: string, payload: Point["payload"], vector: Point["vector"] 
   return { id: id(name), vector, payload: { name, ...payload } };
 }
 
+/** Options of {@link describeVectorStoreContract}. */
+export interface VectorStoreContractOptions {
+  /** Start of every collection name the suite creates (default "contract"), so a run on a shared server can find its own. */
+  collectionPrefix?: string;
+}
+
 /**
  * The behaviour every VectorStore implementation must share. The embedded
  * store runs it always; the Qdrant adapter runs it when a server is at hand,
  * so both stores answer the memory service identically.
  */
-export function describeVectorStoreContract(name: string, makeStore: () => VectorStore | Promise<VectorStore>): void {
+export function describeVectorStoreContract(
+  name: string,
+  makeStore: () => VectorStore | Promise<VectorStore>,
+  options: VectorStoreContractOptions = {},
+): void {
+  const prefix = options.collectionPrefix ?? "contract";
   describe(`VectorStore contract: ${name}`, () => {
     let store: VectorStore;
     let collection: string;
@@ -31,7 +44,7 @@ export function describeVectorStoreContract(name: string, makeStore: () => Vecto
 
     beforeEach(async () => {
       store = await makeStore();
-      collection = `contract_${process.pid}_${Date.now()}_${counter++}`;
+      collection = `${prefix}_${process.pid}_${Date.now()}_${counter++}`;
       await store.ensureCollection(collection, SPEC);
     });
 
@@ -41,7 +54,8 @@ export function describeVectorStoreContract(name: string, makeStore: () => Vecto
 
     const names = (points: { payload: Point["payload"] }[]): unknown[] => points.map((hit) => hit.payload.name);
 
-    it("creates a collection idempotently and refuses a conflicting spec", async () => {
+    it("creates a collection idempotently, payload indexes or not, and refuses conflicting vectors", async () => {
+      await store.ensureCollection(collection, SPEC);
       await store.ensureCollection(collection, { sparse: { terms: { idf: true } }, dense: { embedding: { size: 3, distance: "Cosine" } } });
       await expect(store.ensureCollection(collection, { sparse: { terms: { idf: false } } })).rejects.toMatchObject({
         kind: "failed_precondition",

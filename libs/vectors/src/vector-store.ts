@@ -29,7 +29,21 @@ export interface CollectionSpec {
    * `modifier: "idf"`: the store weights query terms by inverse document frequency.
    */
   sparse?: Record<string, { idf: boolean }>;
+  /**
+   * Payload fields to index, by key (dotted for nested fields), as Qdrant's
+   * `PUT /collections/{name}/index` declares them. An index only speeds up
+   * filters, never changes their results: the embedded store needs none and
+   * ignores them; the Qdrant adapter creates the missing ones.
+   */
+  payloadIndexes?: Record<string, PayloadIndex>;
 }
+
+/**
+ * A payload index (Qdrant `field_schema`). `isTenant` is Qdrant's `is_tenant`:
+ * the field partitions points by tenant, so Qdrant stores each tenant's points
+ * together; Qdrant allows it on keyword fields only.
+ */
+export type PayloadIndex = { type: "keyword"; isTenant?: boolean } | { type: "integer" } | { type: "bool" };
 
 /**
  * One point: a UUID id, vectors by name (a dense name maps to numbers, a
@@ -91,7 +105,7 @@ export interface ScrollPage {
 
 /** The vector store the memory service runs on: embedded, or Qdrant. */
 export interface VectorStore {
-  /** Creates the collection, or checks that an existing one has this spec. */
+  /** Creates the collection, or checks that an existing one has the spec's vectors. */
   ensureCollection(name: string, spec: CollectionSpec): Promise<void>;
   /** Drops a collection and its points; a missing one is not an error. */
   deleteCollection(name: string): Promise<void>;
