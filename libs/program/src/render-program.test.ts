@@ -21,6 +21,8 @@ const config: ProgramConfig = {
   time_limit_seconds: 60,
   reduce_level: 0,
   seed: 0,
+  timeseries: null,
+  images: null,
 };
 
 describe("renderProgram", () => {
@@ -28,6 +30,33 @@ describe("renderProgram", () => {
     const program = renderProgram(`import json\nCONFIG = json.loads(${CONFIG_PLACEHOLDER})\n`, config);
     const literal = program.split("json.loads(")[1]!.replace(/\)\n$/, "");
     expect(JSON.parse(JSON.parse(literal))).toEqual(config);
+  });
+
+  it("keeps the forecasting and image blocks, and null for tasks without them", () => {
+    const forecast: ProgramConfig = {
+      ...config,
+      problem_type: "regression",
+      metric: "mase",
+      timeseries: {
+        item_column: "store",
+        timestamp_column: "date",
+        horizon: 14,
+        frequency: null,
+        season_length: 7,
+        known_covariates: ["promo"],
+        static_features_path: "../input/stores.csv",
+      },
+    };
+    const images: ProgramConfig = {
+      ...config,
+      problem_type: "multiclass",
+      images: { layout: "folders", root: "../input/train", path_column: null, test_root: "../input/test" },
+    };
+    for (const value of [config, forecast, images]) {
+      const program = renderProgram(`CONFIG = json.loads(${CONFIG_PLACEHOLDER})\n`, value);
+      const decoded = JSON.parse(JSON.parse(program.split("json.loads(")[1]!.replace(/\)\n$/, ""))) as ProgramConfig;
+      expect(decoded).toEqual(value);
+    }
   });
 
   it("rejects a template without exactly one placeholder", () => {

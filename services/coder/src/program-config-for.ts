@@ -50,5 +50,8 @@ export function programConfigFor({ context, fix, timeLimitSeconds, seed }: Progr
     time_limit_seconds: Math.max(10, Math.floor(timeLimitSeconds * TRAINING_SHARE)),
     reduce_level: fix?.reduceLevel ?? 0,
     seed,
+    // Perception only understands tables so far: no forecasting or image facts to pass on.
+    timeseries: null,
+    images: null,
   };
 }

@@ -29,12 +29,17 @@ describe("loadCorpus on the shipped corpus", () => {
     expect(DEFAULT_KNOWLEDGE_DIR).toBe(path.resolve(import.meta.dirname, "../knowledge"));
   });
 
-  it("registers the tools by priority, xgboost last", () => {
+  it("registers the tools by priority, the generic fallback last", () => {
     expect(corpus.tools.map((tool) => [tool.name, tool.priority])).toEqual([
       ["autogluon", 90],
       ["lightgbm", 80],
+      ["tabular-text", 75],
+      ["text-tfidf", 70],
+      ["timeseries-gbm", 70],
       ["sklearn", 60],
       ["xgboost", 40],
+      ["image-pixels", 30],
+      ["baseline", 5],
     ]);
     const lightgbm = corpus.tools[1]!;
     expect(lightgbm.pythonModule).toBe("lightgbm");
@@ -44,7 +49,7 @@ describe("loadCorpus on the shipped corpus", () => {
   });
 
   it("has one template per tool with the config placeholder exactly once", () => {
-    expect([...corpus.templates.keys()].sort()).toEqual(["autogluon", "lightgbm", "sklearn", "xgboost"]);
+    expect([...corpus.templates.keys()].sort()).toEqual(corpus.tools.map((tool) => tool.name).sort());
     for (const text of corpus.templates.values()) expect(text.split(CONFIG_PLACEHOLDER)).toHaveLength(2);
   });
 
@@ -74,10 +79,10 @@ describe("loadCorpus on the shipped corpus", () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(loadCorpus(knowledgeDir).chunks.map((chunk) => chunk.id)).toEqual(ids);
     const kinds = (kind: KnowledgeKind) => corpus.chunks.filter((chunk) => chunk.kind === kind).length;
-    expect(kinds(KnowledgeKind.TOOL)).toBe(4);
-    expect(kinds(KnowledgeKind.TEMPLATE)).toBe(4);
+    expect(kinds(KnowledgeKind.TOOL)).toBe(corpus.tools.length);
+    expect(kinds(KnowledgeKind.TEMPLATE)).toBe(corpus.tools.length);
     expect(kinds(KnowledgeKind.TUTORIAL)).toBeGreaterThan(30);
-    for (const tool of ["autogluon", "lightgbm", "sklearn", "xgboost"]) {
+    for (const tool of corpus.tools.map((entry) => entry.name)) {
       expect(corpus.chunks.some((chunk) => chunk.tool === tool && chunk.kind === KnowledgeKind.TUTORIAL)).toBe(true);
     }
   });

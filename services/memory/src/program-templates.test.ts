@@ -7,7 +7,19 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ITERATION_FILES, parseResultLine, RESULT_MARKER, renderProgram, type ProgramConfig } from "@mlzero/program";
 import { loadCorpus } from "./load-corpus.js";
-import { binaryTask, multiclassTask, regressionTask, writeTaskInput, type SyntheticTask } from "./synthetic-tasks.js";
+import {
+  binaryTask,
+  multiclassTask,
+  multimodalBinaryTask,
+  multimodalMulticlassTask,
+  multimodalRegressionTask,
+  regressionTask,
+  textBinaryTask,
+  textMulticlassTask,
+  textRegressionTask,
+  writeTaskInput,
+  type SyntheticTask,
+} from "./synthetic-tasks.js";
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(import.meta.dirname, "../../..");
@@ -158,7 +170,17 @@ const timings: string[] = [];
 
 describe.skipIf(!hasPython)("program templates", () => {
   let root: string;
-  const tasks = { binary: binaryTask(), multiclass: multiclassTask(), regression: regressionTask() };
+  const tasks = {
+    binary: binaryTask(),
+    multiclass: multiclassTask(),
+    regression: regressionTask(),
+    "text-binary": textBinaryTask(),
+    "text-multiclass": textMulticlassTask(),
+    "text-regression": textRegressionTask(),
+    "multimodal-binary": multimodalBinaryTask(),
+    "multimodal-multiclass": multimodalMulticlassTask(),
+    "multimodal-regression": multimodalRegressionTask(),
+  };
   const taskDir = (task: SyntheticTask): string => path.join(root, task.name);
 
   beforeAll(async () => {
@@ -184,6 +206,8 @@ describe.skipIf(!hasPython)("program templates", () => {
     task: keyof typeof tasks;
     overrides: Partial<ProgramConfig>;
     passes: (score: number, task: SyntheticTask) => boolean;
+    /** What the program must have said on stdout or stderr (which columns it read as text, which stage ran). */
+    says?: RegExp;
   }[] = [
     // roc_auc of a constant predictor is 0.5; the ignored leak column would give 1.0.
     // positive_class: the label column holds P("yes").
@@ -201,17 +225,84 @@ describe.skipIf(!hasPython)("program templates", () => {
     },
     { tool: "sklearn", task: "multiclass", overrides: { metric: "f1_macro" }, passes: (score) => score > 0.6 },
     { tool: "sklearn", task: "regression", overrides: { metric: "r2" }, passes: (score) => score > 0.7 },
+
+    // text-tfidf finds the two free-text columns itself and leaves the short categorical one-hot.
+    {
+      tool: "text-tfidf",
+      task: "text-binary",
+      overrides: {},
+      passes: (score) => score > 0.85 && score < 0.99,
+      says: /free-text columns: \['title', 'review'\]; categorical: \['platform'\]/,
+    },
+    // log_loss of the class priors is ln 4 = 1.39.
+    { tool: "text-tfidf", task: "text-multiclass", overrides: {}, passes: (score) => score < 0.6 },
+    { tool: "text-tfidf", task: "text-regression", overrides: {}, passes: (score, task) => score < 0.5 * task.targetStd },
+    // reduce_level 2: word n-grams only, one strength; the majority class scores about 0.55.
+    {
+      tool: "text-tfidf",
+      task: "text-binary",
+      overrides: { metric: "accuracy", reduce_level: 2 },
+      passes: (score) => score > 0.75,
+      says: /word n-grams only/,
+    },
+    // The text alone reaches about 0.73 and the table alone about 0.80: above 0.84 it uses both.
+    { tool: "text-tfidf", task: "multimodal-multiclass", overrides: {}, passes: (score) => score > 0.84 },
+
+    // The review alone gives a roc_auc of about 0.73, the table alone about 0.78.
+    {
+      tool: "tabular-text",
+      task: "multimodal-binary",
+      overrides: {},
+      passes: (score) => score > 0.85 && score < 0.99,
+      says: /HistGradientBoostingClassifier stacked on LogisticRegression/,
+    },
+    { tool: "tabular-text", task: "multimodal-multiclass", overrides: {}, passes: (score) => score > 0.84 },
+    // mae: the text alone gives about 0.65 and the table alone about 0.5 of the target's standard deviation.
+    { tool: "tabular-text", task: "multimodal-regression", overrides: {}, passes: (score, task) => score < 0.3 * task.targetStd },
+    // reduce_level 2: the linear model alone.
+    {
+      tool: "tabular-text",
+      task: "multimodal-regression",
+      overrides: { metric: "r2", reduce_level: 2 },
+      passes: (score) => score > 0.8,
+      says: /Ridge on TF-IDF\+tabular: validation r2/,
+    },
+
+    { tool: "baseline", task: "regression", overrides: {}, passes: (score, task) => score < 0.5 * task.targetStd },
+    { tool: "baseline", task: "text-multiclass", overrides: {}, passes: (score) => score < 0.7, says: /snippet \(text\)/ },
+    { tool: "baseline", task: "multimodal-binary", overrides: {}, passes: (score) => score > 0.85 && score < 0.99 },
   ];
 
-  for (const { tool, task: taskName, overrides, passes } of cases) {
-    it(`${tool} on the ${taskName} task (${overrides.metric ?? tasks[taskName].config.metric})`, async () => {
+  for (const { tool, task: taskName, overrides, passes, says } of cases) {
+    const reduced = overrides.reduce_level ? `, reduce_level ${overrides.reduce_level}` : "";
+    it(`${tool} on the ${taskName} task (${overrides.metric ?? tasks[taskName].config.metric}${reduced})`, async () => {
       const task = tasks[taskName];
       const config = { ...task.config, ...overrides };
-      const result = await runTemplate(taskDir(task), tool, config, "ok");
-      timings.push(`${tool} ${taskName}: ${result.seconds.toFixed(1)} s, ${summary(result)}`);
+      const result = await runTemplate(taskDir(task), tool, config, `ok${overrides.reduce_level ?? ""}`);
+      timings.push(`${tool} ${taskName}${reduced}: ${result.seconds.toFixed(1)} s, ${summary(result)}`);
       await expectValidRun(result, task, config, (score) => passes(score, task));
+      if (says) expect(result.stdout + result.stderr).toMatch(says);
     });
   }
+
+  it("baseline falls back to the majority class when no feature is usable, and still reports and predicts", async () => {
+    const task = tasks.binary;
+    const config = { ...task.config, metric: "accuracy", ignore_columns: ["leak", "x1", "x2", "color", "shop"] };
+    const result = await runTemplate(taskDir(task), "baseline", config, "constant");
+    timings.push(`baseline binary without features: ${result.seconds.toFixed(1)} s, ${summary(result)}`);
+    expect(result.exitCode, result.stderr.slice(-3000)).toBe(0);
+    expect(result.stderr).toMatch(/HistGradientBoosting failed \(ValueError: no usable feature column\); predicting the majority class/);
+    const reported = parseResultLine(result.stdout)!;
+    expect(reported).toMatchObject({ metric: "accuracy", model: "majority-class baseline" });
+    // The majority class scores its share of the holdout, about one half.
+    expect(reported.score).toBeGreaterThan(0.45);
+    expect(reported.score).toBeLessThan(0.65);
+    const { header, rows } = parseCsv(await readFile(path.join(result.iterationDir, config.output_path), "utf8"));
+    expect(header).toEqual(config.output_columns);
+    expect(rows.map((row) => row[0])).toEqual(task.testIds);
+    expect(new Set(rows.map((row) => row[1]))).toEqual(new Set([rows[0]![1]]));
+    expect(config.label_values).toContain(rows[0]![1]);
+  });
 
   it("autogluon on the binary task within its time limit", async () => {
     const task = tasks.binary;

@@ -1,0 +1,294 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ITERATION_FILES, parseResultLine, RESULT_MARKER, renderProgram, type ProgramConfig, type ProgramResult } from "@mlzero/program";
+import { create } from "@bufbuild/protobuf";
+import { Modality, ProblemType, RetrieveRequestSchema } from "@mlzero/proto";
+import { createEmbeddedVectorStore } from "@mlzero/vectors";
+import { loadCorpus } from "./load-corpus.js";
+import { createSemanticMemory } from "./semantic-memory.js";
+import {
+  dailySalesTask,
+  monthlyDemandTask,
+  shapeFoldersTask,
+  shapeTableTask,
+  writeImageTaskInput,
+  writeSeriesTaskInput,
+  type ImageTask,
+  type SeriesTask,
+} from "./synthetic-series-and-images.js";
+
+const run = promisify(execFile);
+const repoRoot = path.resolve(import.meta.dirname, "../../..");
+const python = process.env.MLZERO_PYTHON ?? path.join(repoRoot, ".venv/bin/python");
+const corpus = loadCorpus(path.resolve(import.meta.dirname, "../knowledge"));
+const hasPython = existsSync(python);
+const timings: string[] = [];
+
+interface ProgramRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+  iterationDir: string;
+}
+
+/** Renders a template and runs it as the executor does: cwd = a fresh iteration folder beside `input/`. */
+async function runTemplate(taskDir: string, tool: string, config: ProgramConfig): Promise<ProgramRun> {
+  const iterationDir = path.join(taskDir, `iter-${tool}`);
+  await mkdir(iterationDir, { recursive: true });
+  await writeFile(path.join(iterationDir, ITERATION_FILES.program), renderProgram(corpus.templates.get(tool)!, config));
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  try {
+    const { stdout, stderr } = await run(python, [ITERATION_FILES.program], {
+      cwd: iterationDir,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: iterationDir, MLZERO_CPUS: "2", PYTHONDONTWRITEBYTECODE: "1" },
+      timeout: 150_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return { exitCode: 0, stdout, stderr, seconds: seconds(), iterationDir };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    const exitCode = typeof failed.code === "number" ? failed.code : -1;
+    return { exitCode, stdout: failed.stdout ?? "", stderr: failed.stderr ?? String(error), seconds: seconds(), iterationDir };
+  }
+}
+
+/** The one result line of a successful run, checked against the config. */
+function expectResult(result: ProgramRun, config: ProgramConfig): ProgramResult {
+  expect(result.exitCode, result.stderr.slice(-3000)).toBe(0);
+  expect(result.stdout.split("\n").filter((line) => line.startsWith(RESULT_MARKER + " "))).toHaveLength(1);
+  const reported = parseResultLine(result.stdout)!;
+  expect(reported.metric).toBe(config.metric);
+  expect(reported.validation_rows).toBeGreaterThan(0);
+  expect(reported.model).toBeTruthy();
+  return reported;
+}
+
+/** Only the predictions file is left behind: no model folders or caches. */
+async function expectOnlyPredictions(result: ProgramRun, config: ProgramConfig): Promise<void> {
+  expect(await readdir(path.join(result.iterationDir, path.dirname(config.output_path)))).toEqual([path.basename(config.output_path)]);
+  expect((await readdir(result.iterationDir)).sort()).toEqual([ITERATION_FILES.program, path.dirname(config.output_path)].sort());
+}
+
+/** The simple CSV the templates write here (no quoted fields), checked for its header and blanks. */
+async function readPredictions(result: ProgramRun, config: ProgramConfig): Promise<Record<string, string>[]> {
+  const text = await readFile(path.join(result.iterationDir, config.output_path), "utf8");
+  const [header, ...lines] = text.trimEnd().split("\n");
+  expect(header!.split(",")).toEqual(config.output_columns);
+  return lines.map((line) => {
+    const cells = line.split(",");
+    expect(cells).toHaveLength(config.output_columns.length);
+    expect(cells.every((cell) => cell !== "" && cell.toLowerCase() !== "nan")).toBe(true);
+    return Object.fromEntries(config.output_columns.map((column, index) => [column, cells[index]!]));
+  });
+}
+
+/** A validation score the program printed on a progress line, e.g. "mlzero: SeasonalNaive: validation mase = 1.0614". */
+function printedScore(stdout: string, model: string, metric: string): number {
+  const match = new RegExp(`^mlzero: ${model}: validation ${metric} = (\\S+)`, "m").exec(stdout);
+  expect(match, `no ${model} score in\n${stdout}`).not.toBeNull();
+  return Number(match![1]);
+}
+
+const meanAbsoluteError = (truth: number[], predicted: number[]): number =>
+  truth.reduce((sum, value, index) => sum + Math.abs(value - predicted[index]!), 0) / truth.length;
+
+describe("registry entries of the forecasting and image tools", () => {
+  const tool = (name: string) => corpus.tools.find((candidate) => candidate.name === name)!;
+
+  it("registers timeseries-gbm for time series and image-pixels for images", () => {
+    expect(tool("timeseries-gbm")).toMatchObject({
+      modalities: [Modality.TIME_SERIES],
+      problemTypes: [ProblemType.REGRESSION],
+      pythonModule: "lightgbm",
+    });
+    expect(tool("image-pixels")).toMatchObject({
+      modalities: [Modality.IMAGE],
+      problemTypes: [ProblemType.BINARY, ProblemType.MULTICLASS],
+      pythonModule: "sklearn",
+    });
+    // A CNN tool, when it comes, must outrank the pixel baseline.
+    expect(tool("image-pixels").priority).toBeLessThan(50);
+    expect(tool("image-pixels").doesNotCover).toMatch(/move/);
+    expect(tool("image-pixels").doesNotCover).toMatch(/CNN/);
+  });
+
+  it("pins the runtime's versions exactly", async () => {
+    const pins = new Map(
+      (await readFile(path.join(repoRoot, "runtime/requirements.txt"), "utf8"))
+        .split("\n")
+        .filter((line) => /^[\w.-]+==/.test(line))
+        .map((line) => line.split("==") as [string, string]),
+    );
+    for (const name of ["timeseries-gbm", "image-pixels"]) {
+      for (const requirement of tool(name).requirements) {
+        const [library, version] = requirement.split("==");
+        expect(version, requirement).toBeTruthy();
+        // Pillow reaches the runtime through matplotlib, not runtime/requirements.txt.
+        if (library !== "pillow") expect(pins.get(library!), requirement).toBe(version);
+      }
+    }
+  });
+
+  it("has tutorials whose sections quote the errors they fix", () => {
+    const sections = (name: string) => corpus.chunks.filter((chunk) => chunk.tool === name && chunk.source.startsWith("tutorials/"));
+    const titles = (name: string) => sections(name).map((chunk) => chunk.title);
+    for (const name of ["timeseries-gbm", "image-pixels"]) {
+      const sources = new Set(sections(name).map((chunk) => chunk.source));
+      expect(sources).toContain(`tutorials/${name}/basics.md`);
+      expect(sources).toContain(`tutorials/${name}/common-errors.md`);
+    }
+    expect(titles("timeseries-gbm").join("\n")).toMatch(/Need at least 3 dates to infer frequency/);
+    expect(titles("timeseries-gbm").join("\n")).toMatch(/Input contains NaN/);
+    expect(titles("image-pixels").join("\n")).toMatch(/cannot identify image file/);
+    expect(titles("image-pixels").join("\n")).toMatch(/cannot reshape array of size/);
+  });
+});
+
+describe("retrieving the fix for a forecasting or image error message", () => {
+  const memory = createSemanticMemory({
+    store: createEmbeddedVectorStore(),
+    knowledgeDir: path.resolve(import.meta.dirname, "../knowledge"),
+  });
+  beforeAll(() => memory.index());
+
+  it.each([
+    ["ValueError: Need at least 3 dates to infer frequency", /Need at least 3 dates to infer frequency/],
+    ["pd.infer_freq returned None, cannot infer the frequency of the time series", /infer_freq returns None/],
+    ["ValueError: cannot reindex on an axis with duplicate labels", /cannot reindex on an axis with duplicate labels/],
+    ["TypeError: Cannot compare tz-naive and tz-aware timestamps", /tz-naive and tz-aware/],
+    ['ValueError: time data "13/01/2023" doesn\'t match format "%m/%d/%Y", at position 1.', /doesn't match format/],
+    ["ValueError: Input contains NaN.", /Time series.*Input contains NaN/],
+    ["PIL.UnidentifiedImageError: cannot identify image file 'train/cat/001.jpg'", /cannot identify image file/],
+    ["ValueError: cannot reshape array of size 4096 into shape (3072,)", /cannot reshape array of size/],
+    ["OSError: image file is truncated (144 bytes not processed)", /image file is truncated/],
+    [
+      "ValueError: setting an array element with a sequence. The requested array has an inhomogeneous shape after 1 dimensions.",
+      /inhomogeneous shape/,
+    ],
+  ])("finds the section that fixes %j in the top 3", async (query, expected) => {
+    const hits = await memory.retrieve(create(RetrieveRequestSchema, { tenant: "t1", query, limit: 3 }));
+    const titles = hits.map((hit) => hit.title);
+    expect(
+      titles.some((title) => expected.test(title)),
+      titles.join("\n"),
+    ).toBe(true);
+  });
+});
+
+describe.skipIf(!hasPython)("forecasting and image templates", () => {
+  let root: string;
+  const taskDir = (task: { name: string }): string => path.join(root, task.name);
+  const series = { daily: dailySalesTask(), monthly: monthlyDemandTask() };
+  const images = { folders: shapeFoldersTask(), table: shapeTableTask() };
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), "mlzero-series-images-"));
+    for (const task of Object.values(series)) await writeSeriesTaskInput(taskDir(task), task);
+    for (const task of Object.values(images)) await writeImageTaskInput(taskDir(task), task, python);
+  }, 60_000);
+
+  afterAll(async () => {
+    if (root) await rm(root, { recursive: true, force: true });
+    if (timings.length > 0) console.info(`template runs:\n  ${timings.join("\n  ")}`);
+  });
+
+  /** Runs the forecaster and checks it against the seasonal-naive forecast, on validation and on the true future. */
+  async function expectForecast(task: SeriesTask): Promise<void> {
+    const { config } = task;
+    const result = await runTemplate(taskDir(task), "timeseries-gbm", config);
+    const reported = expectResult(result, config);
+    timings.push(
+      `timeseries-gbm ${task.name}: ${result.seconds.toFixed(1)} s, ${config.metric} ${reported.score.toFixed(4)} (${reported.model})`,
+    );
+    expect(result.seconds).toBeLessThan(60);
+
+    const naive = printedScore(result.stdout, "SeasonalNaive", config.metric);
+    const model = printedScore(result.stdout, "LGBMRegressor", config.metric);
+    expect(model, `LightGBM ${model} vs seasonal naive ${naive}`).toBeLessThanOrEqual(naive);
+    expect(reported.score).toBeCloseTo(Math.min(model, naive), 3);
+    expect(reported.model).toBe("LGBMRegressor");
+
+    const rows = await readPredictions(result, config);
+    const ts = config.timeseries!;
+    const key = (item: string, timestamp: string) => `${item}|${timestamp}`;
+    const written = new Map(rows.map((row) => [key(row[ts.item_column!]!, row[ts.timestamp_column]!), row]));
+    expect(rows).toHaveLength(task.future.length);
+    expect(written.size).toBe(task.future.length);
+    if (config.id_column) expect(rows.map((row) => row[config.id_column!])).toEqual(task.future.map((value) => value.id));
+    const predicted = task.future.map((value) => {
+      const row = written.get(key(value.item, value.timestamp));
+      expect(row, `no forecast for ${key(value.item, value.timestamp)}`).toBeDefined();
+      return Number(row![config.label_column]);
+    });
+    expect(predicted.every(Number.isFinite)).toBe(true);
+    // The forecasts must beat the seasonal-naive forecast on the true future too.
+    const truth = task.future.map((value) => value.truth);
+    const modelError = meanAbsoluteError(truth, predicted);
+    const naiveError = meanAbsoluteError(
+      truth,
+      task.future.map((value) => value.seasonalNaive),
+    );
+    expect(modelError, `MAE ${modelError} vs seasonal naive ${naiveError}`).toBeLessThan(naiveError);
+    await expectOnlyPredictions(result, config);
+  }
+
+  it("timeseries-gbm forecasts daily sales with a promo plan, static features and a test file (mase)", async () => {
+    await expectForecast(series.daily);
+  }, 150_000);
+
+  it("timeseries-gbm infers a monthly frequency, fills a gap and makes the future rows itself (smape)", async () => {
+    await expectForecast(series.monthly);
+  }, 150_000);
+
+  it("timeseries-gbm fails with a clear message when the time stamps are off the given frequency's grid", async () => {
+    const task = series.daily;
+    const config = { ...task.config, timeseries: { ...task.config.timeseries!, frequency: "W-MON" } };
+    const result = await runTemplate(taskDir(task), "timeseries-gbm", config);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toMatch(/do not fall on the W-MON grid/);
+    expect(result.stdout).not.toContain(RESULT_MARKER);
+  }, 150_000);
+
+  /** Runs the image template and checks the predictions on the test images against the truth. */
+  async function expectImages(task: ImageTask, passes: (score: number) => boolean): Promise<void> {
+    const { config } = task;
+    const result = await runTemplate(taskDir(task), "image-pixels", config);
+    const reported = expectResult(result, config);
+    timings.push(
+      `image-pixels ${task.name}: ${result.seconds.toFixed(1)} s, ${config.metric} ${reported.score.toFixed(4)} (${reported.model})`,
+    );
+    expect(result.seconds).toBeLessThan(60);
+    expect(passes(reported.score), `${config.metric} = ${reported.score}`).toBe(true);
+
+    const rows = await readPredictions(result, config);
+    expect(rows.map((row) => row[config.id_column!])).toEqual(task.testIds);
+    const predicted = rows.map((row) => {
+      if (!config.class_probabilities) return row[config.label_column]!;
+      const probabilities = config.label_values.map((label) => Number(row[label]));
+      expect(probabilities.every((p) => p >= 0 && p <= 1)).toBe(true);
+      expect(probabilities.reduce((sum, p) => sum + p, 0)).toBeCloseTo(1, 4);
+      return config.label_values[probabilities.indexOf(Math.max(...probabilities))]!;
+    });
+    expect(new Set(predicted)).toEqual(new Set(config.label_values));
+    // Chance is 1/3 with three balanced classes.
+    const accuracy = predicted.filter((label, index) => label === task.testTruth[index]).length / predicted.length;
+    expect(accuracy).toBeGreaterThan(0.7);
+    await expectOnlyPredictions(result, config);
+  }
+
+  it("image-pixels classifies shapes in class folders of mixed modes and sizes, skipping a broken file (accuracy)", async () => {
+    await expectImages(images.folders, (score) => score > 0.7);
+  }, 150_000);
+
+  it("image-pixels classifies grayscale shapes listed in a CSV, with class probabilities (log_loss)", async () => {
+    // log_loss of the class priors is ln 3 = 1.10.
+    await expectImages(images.table, (score) => score < 0.6);
+  }, 150_000);
+});
