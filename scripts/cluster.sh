@@ -106,7 +106,7 @@ service_env() {
     memory) echo "MLZERO_MEMORY_STORE_FILE=$run_dir/memory/store.json" ;;
     coder) echo "MLZERO_MEMORY_ADDRESS=$memory_address" ;;
     executor) printf '%s\n' "MLZERO_WORKSPACE_ROOT=$run_dir/workspace" "MLZERO_PYTHON=$python" ;;
-    analyzer) echo "MLZERO_WORKSPACE_ROOT=$run_dir/workspace" ;;
+    analyzer) printf '%s\n' "MLZERO_WORKSPACE_ROOT=$run_dir/workspace" "MLZERO_MEMORY_ADDRESS=$memory_address" ;;
   esac
 }
 

@@ -4,7 +4,7 @@ import { createCoderModule, createOfflineCoder } from "@mlzero/coder";
 import { createExecutorModule, createLocalRunner } from "@mlzero/executor";
 import { createGatewayModule, type BudgetDefaults } from "@mlzero/gateway";
 import type { Logger } from "@mlzero/logging";
-import { createEpisodicMemory, createMemoryModule, createSemanticMemory, memoryHandlers, DEFAULT_KNOWLEDGE_DIR } from "@mlzero/memory";
+import { createMemoryModule, memoryHandlers, openMemories } from "@mlzero/memory";
 import { createPerceptionModule } from "@mlzero/perception";
 import { MemoryService, TaskService } from "@mlzero/proto";
 import { localClient, type ServiceClient } from "@mlzero/rpc";
@@ -54,20 +54,24 @@ export async function startEmbeddedSystem<B extends EventBus = InProcessBus>(
   // Without a bus handed in, B is its default, InProcessBus.
   const bus = options.bus ?? (createInProcessBus({ logger: logger.child({ component: "bus" }) }) as EventBus as B);
   const store = createEmbeddedVectorStore();
-  const semantic = createSemanticMemory({ store, knowledgeDir: options.knowledgeDir ?? DEFAULT_KNOWLEDGE_DIR });
-  await semantic.index();
-  const episodic = createEpisodicMemory({ store });
-  const memory = localClient(MemoryService, memoryHandlers({ semantic, episodic }));
+  const { memories } = await openMemories({ store, knowledgeDir: options.knowledgeDir });
+  const memory = localClient(MemoryService, memoryHandlers(memories));
   const log = (service: string) => logger.child({ service });
 
   const gateway = createGatewayModule({ bus, logger: log("gateway"), workspaceRoot, defaults: options.defaults });
   const modules: ServiceModule[] = [
     gateway,
     createPerceptionModule({ bus, logger: log("perception"), memory, workspaceRoot }),
-    createMemoryModule({ logger: log("memory"), semantic, episodic }),
+    createMemoryModule({ logger: log("memory"), ...memories }),
     createCoderModule({ bus, logger: log("coder"), coder: createOfflineCoder({ memory }) }),
     createExecutorModule({ bus, logger: log("executor"), workspaceRoot, runner: createLocalRunner({ pythonBin: options.pythonBin }) }),
-    createAnalyzerModule({ bus, logger: log("analyzer"), workspaceRoot, defaultMaxIterations: options.defaults.maxIterations }),
+    createAnalyzerModule({
+      bus,
+      logger: log("analyzer"),
+      workspaceRoot,
+      defaultMaxIterations: options.defaults.maxIterations,
+      lessons: memory,
+    }),
   ];
   const started: StartedModule[] = [];
   const addresses: Record<string, string> = {};

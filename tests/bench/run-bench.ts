@@ -12,10 +12,11 @@ import { cliRunsTable, runCliCases, type CliRunResult } from "./cli-runs.js";
 import { emptyTemplates, recordTemplates, type TemplateSet } from "./event-templates.js";
 import { HOP_SERVICES, measureHops, type HopBuses, type HopResult, type HopSettings } from "./hop-latency.js";
 import { generateTinyTasks, runPipeline, type PipelineResult } from "./pipeline-throughput.js";
+import { benchRetrieval, retrievalTables, type RetrievalBench } from "./retrieval.js";
 import { fixed, markdownTable } from "./stats.js";
 
 /**
- * `make bench`, a benchmark (no assertions on speed), in three parts:
+ * `make bench`, a benchmark (no assertions on speed), in four parts:
  *
  * 1. `mlzero run` per end-to-end task: wall time and peak memory.
  * 2. The pipeline: tiny tasks submitted at once to the six modules in one
@@ -23,15 +24,17 @@ import { fixed, markdownTable } from "./stats.js";
  *    control plane's share of task wall time.
  * 3. Per-hop overhead (publish → handler start) through the pipeline's chain
  *    of consumer groups, steady and burst, on both buses.
+ * 4. Retrieval: recall@1/5 and MRR of semantic memory on the labelled set,
+ *    and query latency on the embedded store with 10,000 chunks.
  *
  * One Kafka broker is started for parts 2 and 3 (free ports, temporary data)
  * and stopped at the end. Tables go to stdout, everything to
  * out/bench/results.json; warnings of the buses and services to
  * out/bench/bench.log.
  *
- * Options: --only cli,pipeline,hops   --tasks N   --events N (steady and burst)   --rate EVENTS_PER_S
+ * Options: --only cli,pipeline,hops,retrieval   --tasks N   --events N (steady and burst)   --rate EVENTS_PER_S
  */
-const PARTS = ["cli", "pipeline", "hops"] as const;
+const PARTS = ["cli", "pipeline", "hops", "retrieval"] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -87,6 +90,7 @@ let cliRuns: CliRunResult[] | undefined;
 const pipeline: PipelineResult[] = [];
 const hops: HopResult[] = [];
 let templates: TemplateSet = emptyTemplates();
+let retrieval: RetrievalBench | undefined;
 try {
   if (parts.has("cli")) {
     section("`mlzero run`, one process per task");
@@ -129,6 +133,12 @@ try {
       }
     }
     console.log(`\n${pipelineTable(pipeline)}`);
+  }
+
+  if (parts.has("retrieval")) {
+    section("Retrieval: semantic memory on the labelled set, and latency with 10,000 chunks");
+    retrieval = await benchRetrieval();
+    console.log(retrievalTables(retrieval));
   }
 
   if (parts.has("hops")) {
@@ -181,6 +191,7 @@ section("Summary");
 if (cliRuns) console.log(`${cliRunsTable(cliRuns)}\n`);
 if (pipeline.length > 0) console.log(`${pipelineTable(pipeline)}\n`);
 if (hops.length > 0) console.log(`${hopTable(hops)}\n`);
+if (retrieval) console.log(`${retrievalTables(retrieval)}\n`);
 console.log(
   `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB; 1-minute load ${machine.loadAverage1m.start.toFixed(1)} at start, ` +
     `${machine.loadAverage1m.end.toFixed(1)} at end; ${totalSeconds.toFixed(0)} s in all. One run of each, on cores shared with ` +
@@ -197,6 +208,7 @@ await writeFile(
       cliRuns: cliRuns ?? [],
       pipeline,
       hops: { payloads: { source: templates.source, bytes: templates.bytes }, runs: hops },
+      retrieval: retrieval ?? null,
     },
     null,
     2,

@@ -258,7 +258,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       memory: { MLZERO_MEMORY_STORE_FILE: path.join(root, "memory", "store.json") },
       coder: memory,
       executor: { ...workspace, MLZERO_PYTHON: PYTHON },
-      analyzer: workspace,
+      analyzer: { ...workspace, ...memory },
     };
     const bus = brokers.length > 0 ? { MLZERO_BUS: "kafka", MLZERO_KAFKA_BROKERS: brokers.join(",") } : { MLZERO_BUS: "inprocess" };
     return {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { AnalyzeRequestSchema, FailureCategory, ProblemType, Verdict } from "@mlzero/proto";
+import { AnalyzeRequestSchema, FailureCategory, FindLessonsResponseSchema, ProblemType, ToolCandidateSchema, Verdict } from "@mlzero/proto";
 import { taskWorkspace, type TaskWorkspace } from "@mlzero/workspace";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { analyze } from "./analyze.js";
@@ -134,6 +134,40 @@ describe("analyze", () => {
       fix: { tool: "lightgbm", reduceLevel: 0, plan: "Switch from autogluon to lightgbm: module 'autogluon' is not installed." },
       checks: [],
     });
+  });
+
+  it("takes the fix that worked for the same failure in an earlier task, and decides alone without one", async () => {
+    await writeIteration({ stderr: "ModuleNotFoundError: No module named 'autogluon'\n" });
+    const context = request().context!;
+    context.tools.push(create(ToolCandidateSchema, { name: "sklearn" }));
+    const asked: unknown[] = [];
+    const lessons = {
+      findLessons: async (find: unknown) => {
+        asked.push(find);
+        return create(FindLessonsResponseSchema, {
+          lessons: [
+            { taskId: "earlier", failure: FailureCategory.MISSING_MODULE, fix: { tool: "autogluon", plan: "Use autogluon." } },
+            {
+              taskId: "other",
+              failure: FailureCategory.MISSING_MODULE,
+              fix: { tool: "sklearn", plan: "Switch from autogluon to sklearn." },
+            },
+          ],
+        });
+      },
+    };
+    const failed = request({ context, result: { exitCode: 1 } });
+    const learned = await analyze(failed, { ...deps(), lessons });
+    // The first lesson would run the failing tool again: the next one is taken.
+    expect(learned.fix).toMatchObject({
+      tool: "sklearn",
+      plan: "Switch from autogluon to sklearn (this fixed the same MISSING_MODULE failure of autogluon in task other).",
+    });
+    expect(asked).toEqual([
+      expect.objectContaining({ tenant: "acme", tool: "autogluon", failure: FailureCategory.MISSING_MODULE, excludeTaskId: "titanic" }),
+    ]);
+    const unreachable = { findLessons: async () => Promise.reject(new Error("memory is down")) };
+    expect((await analyze(failed, { ...deps(), lessons: unreachable })).fix?.tool).toBe("lightgbm");
   });
 
   it("falls back to the result's tails when the logs are not there", async () => {

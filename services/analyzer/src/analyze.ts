@@ -2,6 +2,7 @@ import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { InvalidInputError } from "@mlzero/errors";
 import { ITERATION_FILES, OUTPUTS_DIR, RESULT_MARKER, type ProgramResult } from "@mlzero/program";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   AnalysisSchema,
   FailureCategory,
@@ -9,6 +10,9 @@ import {
   type AnalyzeRequest,
   type Analysis,
   type ExecutionResult,
+  type FindLessonsRequestSchema,
+  type FindLessonsResponse,
+  type Fix,
   type PerceptualContext,
 } from "@mlzero/proto";
 import { TABLE_FORMATS, type TableFormat } from "@mlzero/tables";
@@ -19,11 +23,18 @@ import { decideNextStep } from "./decide-next-step.js";
 import { formatCheck } from "./output-check.js";
 import { readLogEnd, readResult } from "./read-logs.js";
 
+/** The part of the memory service the analyzer asks: fixes that worked before. */
+export interface LessonSource {
+  findLessons(request: MessageInitShape<typeof FindLessonsRequestSchema>): Promise<FindLessonsResponse>;
+}
+
 /** What `analyze` needs besides the request. */
 export interface AnalyzerDeps {
   workspace: TaskWorkspace;
   /** Iterations a task may use when its budget says 0. */
   defaultMaxIterations: number;
+  /** Lessons of earlier tasks; without it (or when it fails) the analyzer decides alone. */
+  lessons?: LessonSource;
 }
 
 /** How much of each log the failure classification reads, from the end. */
@@ -77,25 +88,65 @@ export async function analyze(request: AnalyzeRequest, deps: AnalyzerDeps): Prom
     });
   }
 
+  const tool = request.program?.tool || request.attempts.at(-1)?.tool || "";
   const budget = request.budget;
   const hasDeadline = budget?.timeLimit !== undefined && (budget.timeLimit.seconds > 0n || budget.timeLimit.nanos > 0);
   const step = decideNextStep({
     diagnosis,
     iteration: request.iteration,
-    tool: request.program?.tool || request.attempts.at(-1)?.tool || "",
+    tool,
     attempts: request.attempts,
     context,
     maxIterations: budget?.maxIterations || deps.defaultMaxIterations,
     ...(hasDeadline ? { secondsLeft: request.secondsLeft } : {}),
   });
-  return create(AnalysisSchema, {
-    failure: diagnosis.category,
-    checks,
-    ...scored,
-    ...(step.kind === "fix"
-      ? { verdict: Verdict.FIX, summary: diagnosis.summary, fix: step.fix }
-      : { verdict: Verdict.GIVE_UP, summary: `${diagnosis.summary.replace(/\.?$/, ".")} Giving up: ${step.reason}.` }),
-  });
+  if (step.kind === "give_up") {
+    return create(AnalysisSchema, {
+      failure: diagnosis.category,
+      checks,
+      ...scored,
+      verdict: Verdict.GIVE_UP,
+      summary: `${diagnosis.summary.replace(/\.?$/, ".")} Giving up: ${step.reason}.`,
+    });
+  }
+  const fix = (await learnedFix(request, tool, diagnosis, deps.lessons)) ?? step.fix;
+  return create(AnalysisSchema, { failure: diagnosis.category, checks, ...scored, verdict: Verdict.FIX, summary: diagnosis.summary, fix });
+}
+
+/**
+ * The fix that worked for the same failure of the same tool in an earlier
+ * task of the tenant (ranked by the words of this failure), when it names a
+ * tool perception found fit and this task has not failed with yet. Lessons
+ * are advice: without one, or without memory, the analyzer's own decision
+ * stands.
+ */
+async function learnedFix(
+  request: AnalyzeRequest,
+  tool: string,
+  diagnosis: FailureDiagnosis,
+  lessons: LessonSource | undefined,
+): Promise<Fix | undefined> {
+  if (!lessons || !tool) return undefined;
+  const found = await lessons
+    .findLessons({
+      tenant: request.tenant,
+      tool,
+      failure: diagnosis.category,
+      query: diagnosis.summary,
+      excludeTaskId: request.taskId,
+      limit: 3,
+    })
+    .catch(() => ({ lessons: [] }));
+  const failedHere = new Set([tool, ...request.attempts.map((attempt) => attempt.tool)]);
+  const lesson = found.lessons.find(
+    (candidate) =>
+      candidate.fix?.tool && !failedHere.has(candidate.fix.tool) && request.context!.tools.some((fit) => fit.name === candidate.fix!.tool),
+  );
+  if (!lesson?.fix) return undefined;
+  return {
+    ...lesson.fix,
+    plan: `${lesson.fix.plan.replace(/\.?$/, "")} (this fixed the same ${FailureCategory[lesson.failure]} failure of ${tool} in task ${lesson.taskId}).`,
+  };
 }
 
 /** The test file to compare with, when perception found one. */

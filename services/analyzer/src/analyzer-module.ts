@@ -18,7 +18,7 @@ import {
 import { serve } from "@mlzero/rpc";
 import type { ServiceModule } from "@mlzero/service";
 import { taskWorkspace } from "@mlzero/workspace";
-import { analyze } from "./analyze.js";
+import { analyze, type LessonSource } from "./analyze.js";
 import { readVerdict, writeVerdict } from "./verdict-record.js";
 
 /** Options for {@link createAnalyzerModule}. */
@@ -27,6 +27,8 @@ export interface AnalyzerModuleOptions {
   logger: Logger;
   workspaceRoot: string;
   defaultMaxIterations: number;
+  /** The memory service's lessons: fixes that worked for the same failure in earlier tasks. */
+  lessons?: LessonSource;
 }
 
 /**
@@ -44,7 +46,7 @@ export interface AnalyzerModuleOptions {
  * same iteration again, whose candidate the executor has already recorded
  * (one run per iteration), and the gateway ignores what it has seen.
  */
-export function createAnalyzerModule({ bus, logger, workspaceRoot, defaultMaxIterations }: AnalyzerModuleOptions): ServiceModule {
+export function createAnalyzerModule({ bus, logger, workspaceRoot, defaultMaxIterations, lessons }: AnalyzerModuleOptions): ServiceModule {
   const finished = new FinishedTasks();
   const processed = new ProcessedSet();
 
@@ -83,7 +85,7 @@ export function createAnalyzerModule({ bus, logger, workspaceRoot, defaultMaxIte
         attempts: task?.attempts,
         secondsLeft: secondsLeft(task),
       }),
-      { workspace: taskWorkspace(workspaceRoot, envelope.tenant, envelope.taskId), defaultMaxIterations },
+      { workspace: taskWorkspace(workspaceRoot, envelope.tenant, envelope.taskId), defaultMaxIterations, lessons },
     );
     const attempt = create(AttemptSchema, {
       iteration: envelope.iteration,
@@ -141,6 +143,7 @@ export function createAnalyzerModule({ bus, logger, workspaceRoot, defaultMaxIte
             analysis: await analyze(request, {
               workspace: taskWorkspace(workspaceRoot, request.tenant, request.taskId),
               defaultMaxIterations,
+              lessons,
             }),
           };
         },

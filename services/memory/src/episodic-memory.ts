@@ -33,10 +33,15 @@ export function createEpisodicMemory({ store }: CreateEpisodicMemoryOptions): Ep
   const encoder = createBm25Encoder({ averageLength: 64 });
   let ready: Promise<void> | undefined;
   const ensureCollection = (): Promise<void> => {
-    ready ??= store.ensureCollection(EPISODES_COLLECTION, { sparse: { [SPARSE_VECTOR]: { idf: true } } }).catch((error: unknown) => {
-      ready = undefined;
-      throw error;
-    });
+    ready ??= store
+      .ensureCollection(EPISODES_COLLECTION, {
+        sparse: { [SPARSE_VECTOR]: { idf: true } },
+        payloadIndexes: { tenant: { type: "keyword", isTenant: true }, task_id: { type: "keyword" } },
+      })
+      .catch((error: unknown) => {
+        ready = undefined;
+        throw error;
+      });
     return ready;
   };
 

@@ -4,3 +4,6 @@ export * from "./load-corpus.js";
 export * from "./semantic-memory.js";
 export * from "./episodic-memory.js";
 export * from "./memory-module.js";
+export * from "./lessons.js";
+export * from "./memories.js";
+export * from "./retrieval-eval.js";

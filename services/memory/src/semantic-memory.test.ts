@@ -4,6 +4,8 @@ import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KnowledgeKind, Modality, RetrieveRequestSchema, type KnowledgeHit } from "@mlzero/proto";
+import { createEmbedder } from "@mlzero/llm";
+import { hashedEmbedding, startScriptedEndpoint, type ScriptedEndpoint } from "@mlzero/llm/testing";
 import { createEmbeddedVectorStore, type VectorStore } from "@mlzero/vectors";
 import { createSemanticMemory, KNOWLEDGE_COLLECTION, type SemanticMemory } from "./semantic-memory.js";
 
@@ -52,7 +54,12 @@ describe("semantic memory retrieval", () => {
     expect(sklearnOnly.length).toBeGreaterThan(0);
     expect(sklearnOnly.every((hit) => hit.tool === "sklearn")).toBe(true);
     const toolsOnly = await retrieve({ query: "tabular classification", kind: KnowledgeKind.TOOL, limit: 10 });
-    expect(toolsOnly.map((hit) => hit.tool).sort()).toEqual(["autogluon", "lightgbm", "sklearn", "xgboost"]);
+    expect(toolsOnly.map((hit) => hit.tool).sort()).toEqual(
+      memory
+        .listTools()
+        .map((tool) => tool.name)
+        .sort(),
+    );
     expect(toolsOnly.every((hit) => hit.kind === KnowledgeKind.TOOL)).toBe(true);
   });
 
@@ -82,9 +89,17 @@ describe("semantic memory retrieval", () => {
   });
 
   it("lists tools best first, by modality", () => {
-    expect(memory.listTools().map((tool) => tool.name)).toEqual(["autogluon", "lightgbm", "sklearn", "xgboost"]);
-    expect(memory.listTools(Modality.TABULAR)).toHaveLength(4);
-    expect(memory.listTools(Modality.IMAGE)).toEqual([]);
+    const all = memory.listTools();
+    expect(all.map((tool) => tool.priority)).toEqual(all.map((tool) => tool.priority).sort((a, b) => b - a));
+    expect(all[0]!.name).toBe("autogluon");
+    const tabular = memory.listTools(Modality.TABULAR).map((tool) => tool.name);
+    expect(tabular.slice(0, 2)).toEqual(["autogluon", "lightgbm"]);
+    expect(tabular).toEqual(expect.arrayContaining(["sklearn", "xgboost"]));
+    for (const modality of [Modality.TEXT, Modality.IMAGE, Modality.TIME_SERIES, Modality.MULTIMODAL]) {
+      const tools = memory.listTools(modality);
+      expect(tools.length, Modality[modality]).toBeGreaterThan(0);
+      expect(tools.every((tool) => tool.modalities.includes(modality))).toBe(true);
+    }
     // Callers get copies: changing one does not change the registry.
     memory.listTools()[0]!.priority = 1;
     expect(memory.listTools()[0]!.priority).toBe(90);
@@ -135,5 +150,67 @@ describe("semantic memory indexing", () => {
     await cp(knowledgeDir, dir, { recursive: true });
     await writeFile(path.join(dir, "tools/sklearn.json"), "[]");
     expect(() => createSemanticMemory({ store: {} as VectorStore, knowledgeDir: dir })).toThrow(/tools\/sklearn\.json/);
+  });
+});
+
+describe("semantic memory with dense vectors, filters and a rerank hook", () => {
+  let endpoint: ScriptedEndpoint;
+  beforeAll(async () => {
+    endpoint = await startScriptedEndpoint({ embed: (text) => hashedEmbedding(text, 32) });
+  });
+  afterAll(async () => endpoint?.close());
+  const embedder = (model = "embed-test") => createEmbedder({ baseURL: endpoint.baseURL, model, maxRetries: 0 });
+
+  it("indexes dense vectors through the embeddings endpoint and serves sparse, dense and fused retrieval", async () => {
+    const store = createEmbeddedVectorStore();
+    const memory = createSemanticMemory({ store, knowledgeDir, embedder: embedder() });
+    const indexed = await memory.index();
+    expect(memory.modes()).toEqual(["sparse", "dense", "fused"]);
+    const query = "ModuleNotFoundError: No module named 'lightgbm'";
+    const request = create(RetrieveRequestSchema, { tenant: "t1", query, limit: 5 });
+    for (const mode of ["sparse", "dense", "fused"] as const) {
+      const hits = await memory.retrieve(request, mode);
+      expect(hits, mode).toHaveLength(5);
+    }
+    const fused = await memory.retrieve(request);
+    expect(fused).toEqual(await memory.retrieve(request, "fused"));
+    expect(titles(fused).some((title) => /LightGBM common errors/.test(title))).toBe(true);
+    // A second index of the same corpus and model embeds nothing but its probe.
+    const requests = endpoint.requests.length;
+    expect(await createSemanticMemory({ store, knowledgeDir, embedder: embedder() }).index()).toEqual({ ...indexed, reindexed: false });
+    expect(endpoint.requests.length).toBe(requests + 1);
+    // Another model is another index.
+    const other = await createSemanticMemory({ store, knowledgeDir, embedder: embedder("embed-other") }).index();
+    expect(other.version).not.toBe(indexed.version);
+    expect(other.reindexed).toBe(true);
+    // And back to BM25 alone: the collection is rebuilt without dense vectors.
+    const sparseOnly = createSemanticMemory({ store, knowledgeDir });
+    expect((await sparseOnly.index()).reindexed).toBe(true);
+    expect(sparseOnly.modes()).toEqual(["sparse"]);
+    await expect(sparseOnly.retrieve(request, "dense")).rejects.toThrow(/needs an embeddings endpoint/);
+  });
+
+  it("filters by modality, shows every tenant the shared corpus, and lets a rerank hook reorder", async () => {
+    const reranked: string[] = [];
+    const memory = createSemanticMemory({
+      store: createEmbeddedVectorStore(),
+      knowledgeDir,
+      rerank: async (query, hits) => {
+        reranked.push(query);
+        return [...hits].reverse();
+      },
+    });
+    await memory.index();
+    const request = (init: { tenant?: string; modality?: Modality }) =>
+      create(RetrieveRequestSchema, { tenant: "t1", query: "classification metric", kind: KnowledgeKind.TOOL, limit: 50, ...init });
+    const tabular = await memory.retrieve(request({ modality: Modality.TABULAR }));
+    const tabularTools = memory.listTools(Modality.TABULAR).map((tool) => tool.name);
+    expect(tabular.length).toBeGreaterThan(0);
+    expect(tabular.every((hit) => tabularTools.includes(hit.tool))).toBe(true);
+    expect(titles(await memory.retrieve(request({ tenant: "t2" })))).toEqual(titles(await memory.retrieve(request({ tenant: "t1" }))));
+    expect(reranked).toContain("classification metric");
+    const plain = createSemanticMemory({ store: createEmbeddedVectorStore(), knowledgeDir });
+    await plain.index();
+    expect(titles(await memory.retrieve(request({})))).toEqual(titles(await plain.retrieve(request({}))).reverse());
   });
 });

@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Fix } from "./coder_pb.js";
+import { file_mlzero_v1_coder } from "./coder_pb.js";
 import type { FailureCategory, Modality, ProblemType, Verdict } from "./common_pb.js";
 import { file_mlzero_v1_common } from "./common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/memory.proto.
  */
 export const file_mlzero_v1_memory: GenFile = /*@__PURE__*/
-  fileDesc("ChZtbHplcm8vdjEvbWVtb3J5LnByb3RvEgltbHplcm8udjEidQoPUmV0cmlldmVSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVxdWVyeRgCIAEoCRIMCgR0b29sGAMgASgJEiYKBGtpbmQYBCABKA4yGC5tbHplcm8udjEuS25vd2xlZGdlS2luZBINCgVsaW1pdBgFIAEoDSJ8CgxLbm93bGVkZ2VIaXQSCgoCaWQYASABKAkSDAoEdG9vbBgCIAEoCRImCgRraW5kGAMgASgOMhgubWx6ZXJvLnYxLktub3dsZWRnZUtpbmQSDQoFdGl0bGUYBCABKAkSDAoEdGV4dBgFIAEoCRINCgVzY29yZRgGIAEoASI5ChBSZXRyaWV2ZVJlc3BvbnNlEiUKBGhpdHMYASADKAsyFy5tbHplcm8udjEuS25vd2xlZGdlSGl0IjkKEExpc3RUb29sc1JlcXVlc3QSJQoIbW9kYWxpdHkYASABKA4yEy5tbHplcm8udjEuTW9kYWxpdHki8wEKBFRvb2wSDAoEbmFtZRgBIAEoCRIPCgdzdW1tYXJ5GAIgASgJEicKCm1vZGFsaXRpZXMYAyADKA4yEy5tbHplcm8udjEuTW9kYWxpdHkSLQoNcHJvYmxlbV90eXBlcxgEIAMoDjIWLm1semVyby52MS5Qcm9ibGVtVHlwZRIVCg1weXRob25fbW9kdWxlGAUgASgJEhQKDHJlcXVpcmVtZW50cxgGIAMoCRIQCghwcmlvcml0eRgHIAEoBRIOCgZjb3ZlcnMYCCABKAkSFgoOZG9lc19ub3RfY292ZXIYCSABKAkSDQoFcnVsZXMYCiADKAkiMwoRTGlzdFRvb2xzUmVzcG9uc2USHgoFdG9vbHMYASADKAsyDy5tbHplcm8udjEuVG9vbCLYAgoHRXBpc29kZRIPCgd0YXNrX2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIRCglpdGVyYXRpb24YAyABKA0SFAoMY2FuZGlkYXRlX2lkGAQgASgJEgwKBHRvb2wYBSABKAkSDwoHcHJvZ3JhbRgGIAEoCRIjCgd2ZXJkaWN0GAcgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgIIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSEAoIYW5hbHlzaXMYCSABKAkSCwoDZml4GAogASgJEhIKBXNjb3JlGAsgASgBSACIAQESKwoIZHVyYXRpb24YDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKAoEdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCCAoGX3Njb3JlIjsKFFJlY29yZEVwaXNvZGVSZXF1ZXN0EiMKB2VwaXNvZGUYASABKAsyEi5tbHplcm8udjEuRXBpc29kZSIXChVSZWNvcmRFcGlzb2RlUmVzcG9uc2UiNgoTTGlzdEVwaXNvZGVzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSDwoHdGFza19pZBgCIAEoCSI8ChRMaXN0RXBpc29kZXNSZXNwb25zZRIkCghlcGlzb2RlcxgBIAMoCzISLm1semVyby52MS5FcGlzb2RlKoIBCg1Lbm93bGVkZ2VLaW5kEh4KGktOT1dMRURHRV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTS05PV0xFREdFX0tJTkRfVE9PTBABEhsKF0tOT1dMRURHRV9LSU5EX1RVVE9SSUFMEAISGwoXS05PV0xFREdFX0tJTkRfVEVNUExBVEUQAzLBAgoNTWVtb3J5U2VydmljZRJDCghSZXRyaWV2ZRIaLm1semVyby52MS5SZXRyaWV2ZVJlcXVlc3QaGy5tbHplcm8udjEuUmV0cmlldmVSZXNwb25zZRJGCglMaXN0VG9vbHMSGy5tbHplcm8udjEuTGlzdFRvb2xzUmVxdWVzdBocLm1semVyby52MS5MaXN0VG9vbHNSZXNwb25zZRJSCg1SZWNvcmRFcGlzb2RlEh8ubWx6ZXJvLnYxLlJlY29yZEVwaXNvZGVSZXF1ZXN0GiAubWx6ZXJvLnYxLlJlY29yZEVwaXNvZGVSZXNwb25zZRJPCgxMaXN0RXBpc29kZXMSHi5tbHplcm8udjEuTGlzdEVwaXNvZGVzUmVxdWVzdBofLm1semVyby52MS5MaXN0RXBpc29kZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_mlzero_v1_common]);
+  fileDesc("ChZtbHplcm8vdjEvbWVtb3J5LnByb3RvEgltbHplcm8udjEinAEKD1JldHJpZXZlUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSDQoFcXVlcnkYAiABKAkSDAoEdG9vbBgDIAEoCRImCgRraW5kGAQgASgOMhgubWx6ZXJvLnYxLktub3dsZWRnZUtpbmQSDQoFbGltaXQYBSABKA0SJQoIbW9kYWxpdHkYBiABKA4yEy5tbHplcm8udjEuTW9kYWxpdHkifAoMS25vd2xlZGdlSGl0EgoKAmlkGAEgASgJEgwKBHRvb2wYAiABKAkSJgoEa2luZBgDIAEoDjIYLm1semVyby52MS5Lbm93bGVkZ2VLaW5kEg0KBXRpdGxlGAQgASgJEgwKBHRleHQYBSABKAkSDQoFc2NvcmUYBiABKAEiOQoQUmV0cmlldmVSZXNwb25zZRIlCgRoaXRzGAEgAygLMhcubWx6ZXJvLnYxLktub3dsZWRnZUhpdCI5ChBMaXN0VG9vbHNSZXF1ZXN0EiUKCG1vZGFsaXR5GAEgASgOMhMubWx6ZXJvLnYxLk1vZGFsaXR5IvMBCgRUb29sEgwKBG5hbWUYASABKAkSDwoHc3VtbWFyeRgCIAEoCRInCgptb2RhbGl0aWVzGAMgAygOMhMubWx6ZXJvLnYxLk1vZGFsaXR5Ei0KDXByb2JsZW1fdHlwZXMYBCADKA4yFi5tbHplcm8udjEuUHJvYmxlbVR5cGUSFQoNcHl0aG9uX21vZHVsZRgFIAEoCRIUCgxyZXF1aXJlbWVudHMYBiADKAkSEAoIcHJpb3JpdHkYByABKAUSDgoGY292ZXJzGAggASgJEhYKDmRvZXNfbm90X2NvdmVyGAkgASgJEg0KBXJ1bGVzGAogAygJIjMKEUxpc3RUb29sc1Jlc3BvbnNlEh4KBXRvb2xzGAEgAygLMg8ubWx6ZXJvLnYxLlRvb2wi+gIKB0VwaXNvZGUSDwoHdGFza19pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSEQoJaXRlcmF0aW9uGAMgASgNEhQKDGNhbmRpZGF0ZV9pZBgEIAEoCRIMCgR0b29sGAUgASgJEg8KB3Byb2dyYW0YBiABKAkSIwoHdmVyZGljdBgHIAEoDjISLm1semVyby52MS5WZXJkaWN0EisKB2ZhaWx1cmUYCCABKA4yGi5tbHplcm8udjEuRmFpbHVyZUNhdGVnb3J5EhAKCGFuYWx5c2lzGAkgASgJEgsKA2ZpeBgKIAEoCRISCgVzY29yZRgLIAEoAUgAiAEBEisKCGR1cmF0aW9uGAwgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEigKBHRpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiAKCG5leHRfZml4GA4gASgLMg4ubWx6ZXJvLnYxLkZpeEIICgZfc2NvcmUiOwoUUmVjb3JkRXBpc29kZVJlcXVlc3QSIwoHZXBpc29kZRgBIAEoCzISLm1semVyby52MS5FcGlzb2RlIhcKFVJlY29yZEVwaXNvZGVSZXNwb25zZSI2ChNMaXN0RXBpc29kZXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJIjwKFExpc3RFcGlzb2Rlc1Jlc3BvbnNlEiQKCGVwaXNvZGVzGAEgAygLMhIubWx6ZXJvLnYxLkVwaXNvZGUijQIKBkxlc3NvbhIKCgJpZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSDwoHdGFza19pZBgDIAEoCRIRCglpdGVyYXRpb24YBCABKA0SDAoEdG9vbBgFIAEoCRIrCgdmYWlsdXJlGAYgASgOMhoubWx6ZXJvLnYxLkZhaWx1cmVDYXRlZ29yeRIQCghhbmFseXNpcxgHIAEoCRIbCgNmaXgYCCABKAsyDi5tbHplcm8udjEuRml4EhIKBXNjb3JlGAkgASgBSACIAQESKAoEdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcmVsZXZhbmNlGAsgASgBQggKBl9zY29yZSKWAQoSRmluZExlc3NvbnNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIMCgR0b29sGAIgASgJEisKB2ZhaWx1cmUYAyABKA4yGi5tbHplcm8udjEuRmFpbHVyZUNhdGVnb3J5Eg0KBXF1ZXJ5GAQgASgJEhcKD2V4Y2x1ZGVfdGFza19pZBgFIAEoCRINCgVsaW1pdBgGIAEoDSI5ChNGaW5kTGVzc29uc1Jlc3BvbnNlEiIKB2xlc3NvbnMYASADKAsyES5tbHplcm8udjEuTGVzc29uKoIBCg1Lbm93bGVkZ2VLaW5kEh4KGktOT1dMRURHRV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTS05PV0xFREdFX0tJTkRfVE9PTBABEhsKF0tOT1dMRURHRV9LSU5EX1RVVE9SSUFMEAISGwoXS05PV0xFREdFX0tJTkRfVEVNUExBVEUQAzKPAwoNTWVtb3J5U2VydmljZRJDCghSZXRyaWV2ZRIaLm1semVyby52MS5SZXRyaWV2ZVJlcXVlc3QaGy5tbHplcm8udjEuUmV0cmlldmVSZXNwb25zZRJGCglMaXN0VG9vbHMSGy5tbHplcm8udjEuTGlzdFRvb2xzUmVxdWVzdBocLm1semVyby52MS5MaXN0VG9vbHNSZXNwb25zZRJSCg1SZWNvcmRFcGlzb2RlEh8ubWx6ZXJvLnYxLlJlY29yZEVwaXNvZGVSZXF1ZXN0GiAubWx6ZXJvLnYxLlJlY29yZEVwaXNvZGVSZXNwb25zZRJPCgxMaXN0RXBpc29kZXMSHi5tbHplcm8udjEuTGlzdEVwaXNvZGVzUmVxdWVzdBofLm1semVyby52MS5MaXN0RXBpc29kZXNSZXNwb25zZRJMCgtGaW5kTGVzc29ucxIdLm1semVyby52MS5GaW5kTGVzc29uc1JlcXVlc3QaHi5tbHplcm8udjEuRmluZExlc3NvbnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_mlzero_v1_coder, file_mlzero_v1_common]);
 
 /**
  * @generated from message mlzero.v1.RetrieveRequest
@@ -50,6 +52,13 @@ export type RetrieveRequest = Message<"mlzero.v1.RetrieveRequest"> & {
    * @generated from field: uint32 limit = 5;
    */
   limit: number;
+
+  /**
+   * Only knowledge of tools for this modality, when set.
+   *
+   * @generated from field: mlzero.v1.Modality modality = 6;
+   */
+  modality: Modality;
 };
 
 /**
@@ -296,6 +305,13 @@ export type Episode = Message<"mlzero.v1.Episode"> & {
    * @generated from field: google.protobuf.Timestamp time = 13;
    */
   time?: Timestamp | undefined;
+
+  /**
+   * The change the analyzer asked of the next iteration (FIX only).
+   *
+   * @generated from field: mlzero.v1.Fix next_fix = 14;
+   */
+  nextFix?: Fix | undefined;
 };
 
 /**
@@ -375,6 +391,153 @@ export const ListEpisodesResponseSchema: GenMessage<ListEpisodesResponse> = /*@_
   messageDesc(file_mlzero_v1_memory, 10);
 
 /**
+ * A fix that worked: one task's failed iteration, and the change that made
+ * its next iteration succeed. Only such validated fixes become lessons.
+ *
+ * @generated from message mlzero.v1.Lesson
+ */
+export type Lesson = Message<"mlzero.v1.Lesson"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string tenant = 2;
+   */
+  tenant: string;
+
+  /**
+   * Where it was learned: the task and its failed iteration.
+   *
+   * @generated from field: string task_id = 3;
+   */
+  taskId: string;
+
+  /**
+   * @generated from field: uint32 iteration = 4;
+   */
+  iteration: number;
+
+  /**
+   * The tool that failed, how, and the analyzer's account of it.
+   *
+   * @generated from field: string tool = 5;
+   */
+  tool: string;
+
+  /**
+   * @generated from field: mlzero.v1.FailureCategory failure = 6;
+   */
+  failure: FailureCategory;
+
+  /**
+   * @generated from field: string analysis = 7;
+   */
+  analysis: string;
+
+  /**
+   * What the next iteration changed, and the score it reached with it.
+   *
+   * @generated from field: mlzero.v1.Fix fix = 8;
+   */
+  fix?: Fix | undefined;
+
+  /**
+   * @generated from field: optional double score = 9;
+   */
+  score?: number | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 10;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * How well it matches the request (higher is better; 0 when listed without a query).
+   *
+   * @generated from field: double relevance = 11;
+   */
+  relevance: number;
+};
+
+/**
+ * Describes the message mlzero.v1.Lesson.
+ * Use `create(LessonSchema)` to create a new message.
+ */
+export const LessonSchema: GenMessage<Lesson> = /*@__PURE__*/
+  messageDesc(file_mlzero_v1_memory, 11);
+
+/**
+ * @generated from message mlzero.v1.FindLessonsRequest
+ */
+export type FindLessonsRequest = Message<"mlzero.v1.FindLessonsRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * Only lessons about this tool, when set.
+   *
+   * @generated from field: string tool = 2;
+   */
+  tool: string;
+
+  /**
+   * Only lessons about this kind of failure, when set.
+   *
+   * @generated from field: mlzero.v1.FailureCategory failure = 3;
+   */
+  failure: FailureCategory;
+
+  /**
+   * Words of the failure at hand (its analysis, its error message); ranks the lessons.
+   *
+   * @generated from field: string query = 4;
+   */
+  query: string;
+
+  /**
+   * Leaves out the lessons of this task (a task does not learn from itself).
+   *
+   * @generated from field: string exclude_task_id = 5;
+   */
+  excludeTaskId: string;
+
+  /**
+   * At most this many (0 means 5).
+   *
+   * @generated from field: uint32 limit = 6;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message mlzero.v1.FindLessonsRequest.
+ * Use `create(FindLessonsRequestSchema)` to create a new message.
+ */
+export const FindLessonsRequestSchema: GenMessage<FindLessonsRequest> = /*@__PURE__*/
+  messageDesc(file_mlzero_v1_memory, 12);
+
+/**
+ * @generated from message mlzero.v1.FindLessonsResponse
+ */
+export type FindLessonsResponse = Message<"mlzero.v1.FindLessonsResponse"> & {
+  /**
+   * @generated from field: repeated mlzero.v1.Lesson lessons = 1;
+   */
+  lessons: Lesson[];
+};
+
+/**
+ * Describes the message mlzero.v1.FindLessonsResponse.
+ * Use `create(FindLessonsResponseSchema)` to create a new message.
+ */
+export const FindLessonsResponseSchema: GenMessage<FindLessonsResponse> = /*@__PURE__*/
+  messageDesc(file_mlzero_v1_memory, 13);
+
+/**
  * @generated from enum mlzero.v1.KnowledgeKind
  */
 export enum KnowledgeKind {
@@ -446,6 +609,16 @@ export const MemoryService: GenService<{
     methodKind: "unary";
     input: typeof ListEpisodesRequestSchema;
     output: typeof ListEpisodesResponseSchema;
+  },
+  /**
+   * Fixes that worked for failures like this one, in earlier tasks of the tenant.
+   *
+   * @generated from rpc mlzero.v1.MemoryService.FindLessons
+   */
+  findLessons: {
+    methodKind: "unary";
+    input: typeof FindLessonsRequestSchema;
+    output: typeof FindLessonsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mlzero_v1_memory, 0);
