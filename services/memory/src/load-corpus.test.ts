@@ -53,12 +53,17 @@ describe("loadCorpus on the shipped corpus", () => {
     for (const text of corpus.templates.values()) expect(text.split(CONFIG_PLACEHOLDER)).toHaveLength(2);
   });
 
-  it("splices the shared part into each template, which reads top to bottom", async () => {
-    const common = await readFile(path.join(knowledgeDir, "templates/common.py"), "utf8");
+  it("splices the shared parts into each template, which reads top to bottom", async () => {
+    const shared = async (name: string) => (await readFile(path.join(knowledgeDir, `templates/${name}`), "utf8")).replace(/\n$/, "");
     for (const [tool, text] of corpus.templates) {
       const own = await readFile(path.join(knowledgeDir, `templates/${tool}.py`), "utf8");
       expect(own).toContain("# mlzero:include common.py\n");
-      expect(text).toBe(own.replace("# mlzero:include common.py", common.replace(/\n$/, "")));
+      let expected = own;
+      for (const [line, name] of own.matchAll(/^# mlzero:include (\S+)$/gm)) {
+        const part = await shared(name!);
+        expected = expected.replace(line, () => part);
+      }
+      expect(text).toBe(expected);
       expect(text).not.toContain("mlzero:include");
       // Docstring, then the shared helpers, then the tool's own code, then main.
       const at = (snippet: string) => text.indexOf(snippet);
@@ -67,11 +72,20 @@ describe("loadCorpus on the shipped corpus", () => {
       expect(at("def predict(")).toBeGreaterThan(at("def write_predictions("));
       expect(at("def main():")).toBeGreaterThan(at("def predict("));
     }
+    // The free-text templates also share the text features, after common.py and before their own code.
+    for (const tool of ["text-tfidf", "tabular-text"]) {
+      const text = corpus.templates.get(tool)!;
+      expect(text.indexOf("def tfidf_union(")).toBeGreaterThan(text.indexOf("def write_predictions("));
+      expect(text.indexOf("def main():")).toBeGreaterThan(text.indexOf("def tfidf_union("));
+    }
   });
 
   it("indexes the shared part only inside the templates that include it", () => {
     expect(corpus.templates.has("common")).toBe(false);
-    expect(corpus.chunks.filter((chunk) => chunk.source === "templates/common.py")).toEqual([]);
+    expect(corpus.templates.has("text_features")).toBe(false);
+    for (const part of ["templates/common.py", "templates/text_features.py"]) {
+      expect(corpus.chunks.filter((chunk) => chunk.source === part)).toEqual([]);
+    }
   });
 
   it("chunks tutorials by section with unique, deterministic ids", () => {

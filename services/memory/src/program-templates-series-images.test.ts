@@ -1,15 +1,12 @@
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ITERATION_FILES, parseResultLine, RESULT_MARKER, renderProgram, type ProgramConfig, type ProgramResult } from "@mlzero/program";
+import { ITERATION_FILES, parseResultLine, RESULT_MARKER, type ProgramConfig, type ProgramResult } from "@mlzero/program";
 import { create } from "@bufbuild/protobuf";
 import { Modality, ProblemType, RetrieveRequestSchema } from "@mlzero/proto";
 import { createEmbeddedVectorStore } from "@mlzero/vectors";
-import { loadCorpus } from "./load-corpus.js";
 import { createSemanticMemory } from "./semantic-memory.js";
 import {
   dailySalesTask,
@@ -17,47 +14,14 @@ import {
   shapeFoldersTask,
   shapeTableTask,
   writeImageTaskInput,
-  writeSeriesTaskInput,
   type ImageTask,
   type SeriesTask,
 } from "./synthetic-series-and-images.js";
+import { writeTaskInput } from "./synthetic-tasks.js";
+import { corpus, python, repoRoot, runTemplate, type ProgramRun } from "./template-runner.js";
 
-const run = promisify(execFile);
-const repoRoot = path.resolve(import.meta.dirname, "../../..");
-const python = process.env.MLZERO_PYTHON ?? path.join(repoRoot, ".venv/bin/python");
-const corpus = loadCorpus(path.resolve(import.meta.dirname, "../knowledge"));
 const hasPython = existsSync(python);
 const timings: string[] = [];
-
-interface ProgramRun {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-  iterationDir: string;
-}
-
-/** Renders a template and runs it as the executor does: cwd = a fresh iteration folder beside `input/`. */
-async function runTemplate(taskDir: string, tool: string, config: ProgramConfig): Promise<ProgramRun> {
-  const iterationDir = path.join(taskDir, `iter-${tool}`);
-  await mkdir(iterationDir, { recursive: true });
-  await writeFile(path.join(iterationDir, ITERATION_FILES.program), renderProgram(corpus.templates.get(tool)!, config));
-  const started = performance.now();
-  const seconds = () => (performance.now() - started) / 1000;
-  try {
-    const { stdout, stderr } = await run(python, [ITERATION_FILES.program], {
-      cwd: iterationDir,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: iterationDir, MLZERO_CPUS: "2", PYTHONDONTWRITEBYTECODE: "1" },
-      timeout: 150_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { exitCode: 0, stdout, stderr, seconds: seconds(), iterationDir };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    const exitCode = typeof failed.code === "number" ? failed.code : -1;
-    return { exitCode, stdout: failed.stdout ?? "", stderr: failed.stderr ?? String(error), seconds: seconds(), iterationDir };
-  }
-}
 
 /** The one result line of a successful run, checked against the config. */
 function expectResult(result: ProgramRun, config: ProgramConfig): ProgramResult {
@@ -190,7 +154,7 @@ describe.skipIf(!hasPython)("forecasting and image templates", () => {
 
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), "mlzero-series-images-"));
-    for (const task of Object.values(series)) await writeSeriesTaskInput(taskDir(task), task);
+    for (const task of Object.values(series)) await writeTaskInput(taskDir(task), task);
     for (const task of Object.values(images)) await writeImageTaskInput(taskDir(task), task, python);
   }, 60_000);
 

@@ -1,12 +1,9 @@
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ITERATION_FILES, parseResultLine, RESULT_MARKER, renderProgram, type ProgramConfig } from "@mlzero/program";
-import { loadCorpus } from "./load-corpus.js";
+import { ITERATION_FILES, parseResultLine, RESULT_MARKER, type ProgramConfig } from "@mlzero/program";
 import {
   binaryTask,
   multiclassTask,
@@ -20,45 +17,7 @@ import {
   writeTaskInput,
   type SyntheticTask,
 } from "./synthetic-tasks.js";
-
-const run = promisify(execFile);
-const repoRoot = path.resolve(import.meta.dirname, "../../..");
-const python = process.env.MLZERO_PYTHON ?? path.join(repoRoot, ".venv/bin/python");
-const corpus = loadCorpus(path.resolve(import.meta.dirname, "../knowledge"));
-
-interface ProgramRun {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-  iterationDir: string;
-}
-
-/** Renders a template for a task and runs it the way the executor does: cwd = a fresh iteration folder. */
-async function runTemplate(taskDir: string, tool: string, config: ProgramConfig, label: string): Promise<ProgramRun> {
-  const iterationDir = path.join(taskDir, `iter-${tool}-${label}`);
-  await mkdir(iterationDir, { recursive: true });
-  await writeFile(path.join(iterationDir, ITERATION_FILES.program), renderProgram(corpus.templates.get(tool)!, config));
-  const started = performance.now();
-  try {
-    const { stdout, stderr } = await run(python, [ITERATION_FILES.program], {
-      cwd: iterationDir,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: iterationDir, MLZERO_CPUS: "2", PYTHONDONTWRITEBYTECODE: "1" },
-      timeout: 150_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { exitCode: 0, stdout, stderr, seconds: (performance.now() - started) / 1000, iterationDir };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return {
-      exitCode: typeof failed.code === "number" ? failed.code : -1,
-      stdout: failed.stdout ?? "",
-      stderr: failed.stderr ?? String(error),
-      seconds: (performance.now() - started) / 1000,
-      iterationDir,
-    };
-  }
-}
+import { python, run, runTemplate, type ProgramRun } from "./template-runner.js";
 
 function summary(result: ProgramRun): string {
   const reported = parseResultLine(result.stdout);

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { ProgramConfig } from "@mlzero/program";
+import { baseConfig as tabularBaseConfig, normal, random } from "./synthetic-tasks.js";
 
 /**
  * Small generated forecasting and image classification tasks with a known
@@ -13,22 +14,6 @@ import type { ProgramConfig } from "@mlzero/program";
  * seconds. Seeded: the same call gives the same files everywhere.
  */
 
-/** Seeded uniform [0, 1) generator (mulberry32). */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = state;
-    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function gaussian(uniform: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
-
 function integer(uniform: () => number, low: number, high: number): number {
   return low + Math.floor(uniform() * (high - low + 1));
 }
@@ -37,26 +22,15 @@ function csv(header: string[], rows: (string | number)[][]): string {
   return [header.join(","), ...rows.map((row) => row.join(","))].join("\n") + "\n";
 }
 
-/** Fields every config needs; the task fills in the rest. */
+/** The tabular tasks' base plus CSV files, a regression default and no series or image block. */
 function baseConfig(): ProgramConfig {
   return {
     train_path: "",
     test_path: "",
     train_format: "csv",
     test_format: "csv",
-    label_column: "",
-    id_column: null,
-    ignore_columns: [],
+    ...tabularBaseConfig(),
     problem_type: "regression",
-    metric: "",
-    output_path: "outputs/submission.csv",
-    output_columns: [],
-    class_probabilities: false,
-    positive_class: null,
-    label_values: [],
-    time_limit_seconds: 60,
-    reduce_level: 0,
-    seed: 7,
     timeseries: null,
     images: null,
   };
@@ -120,7 +94,7 @@ function shuffle<T>(uniform: () => number, values: T[]): T[] {
  * row id and the promo plan; predictions are written per test row.
  */
 export function dailySalesTask(horizon = 14): SeriesTask {
-  const uniform = seeded(101);
+  const uniform = random(101);
   const stores = ["001", "002", "003", "004", "005", "006"];
   const start = Date.UTC(2023, 0, 2);
   const end = Date.UTC(2023, 6, 1); // last training day, for every store
@@ -132,13 +106,13 @@ export function dailySalesTask(horizon = 14): SeriesTask {
     const first = start + integer(uniform, 0, 40) * DAY_MS;
     const level = 40 + 25 * storeIndex + 10 * uniform();
     const slope = (0.04 + 0.12 * uniform()) * (storeIndex % 2 === 0 ? 1 : -0.5);
-    const weekly = Array.from({ length: 7 }, (_, day) => (day >= 5 ? 0.35 : 0.05 * day) + 0.08 * gaussian(uniform));
+    const weekly = Array.from({ length: 7 }, (_, day) => (day >= 5 ? 0.35 : 0.05 * day) + 0.08 * normal(uniform));
     const size = storeIndex % 3 === 0 ? "large" : "small";
     staticRows.push([store, size, Number((100 + 40 * storeIndex).toFixed(0))]);
     const value = (time: number, promo: number): number => {
       const t = (time - start) / DAY_MS;
       const base = level + slope * t;
-      const noise = 0.04 * level * gaussian(uniform);
+      const noise = 0.04 * level * normal(uniform);
       return Math.max(0, base * (1 + weekly[(new Date(time).getUTCDay() + 6) % 7]!) + promo * 0.4 * level + noise);
     };
     const history: number[] = [];
@@ -193,7 +167,7 @@ export function dailySalesTask(horizon = 14): SeriesTask {
  * no frequency: the program infers "MS" and makes the future rows itself.
  */
 export function monthlyDemandTask(horizon = 6): SeriesTask {
-  const uniform = seeded(202);
+  const uniform = random(202);
   const products = ["p-a", "p-b", "p-c", "p-d"];
   const months = 72;
   const rows: Record<string, string | number>[] = [];
@@ -203,7 +177,7 @@ export function monthlyDemandTask(horizon = 6): SeriesTask {
     const growth = 0.006 + 0.004 * productIndex;
     const phase = uniform() * 12;
     const value = (month: number): number =>
-      level * (1 + growth * month) * (1 + 0.25 * Math.sin((2 * Math.PI * (month + phase)) / 12)) + 0.03 * level * gaussian(uniform);
+      level * (1 + growth * month) * (1 + 0.25 * Math.sin((2 * Math.PI * (month + phase)) / 12)) + 0.03 * level * normal(uniform);
     const history: number[] = [];
     for (let month = 0; month < months; month++) {
       const demand = Number(value(month).toFixed(2));
@@ -325,7 +299,7 @@ function shapeSpec(uniform: () => number, file: string, shape: ImageSpec["shape"
  * in `test/`, predicted with the file name as id.
  */
 export function shapeFoldersTask(perClass = 60, testImages = 60): ImageTask {
-  const uniform = seeded(303);
+  const uniform = random(303);
   const modes = ["RGB", "RGB", "RGB", "RGBA", "P", "L"];
   const sizes: [number, number][] = [
     [40, 40],
@@ -379,7 +353,7 @@ export function shapeFoldersTask(perClass = 60, testImages = 60): ImageTask {
  * writes one probability column per class.
  */
 export function shapeTableTask(perClass = 70, testImages = 60): ImageTask {
-  const uniform = seeded(404);
+  const uniform = random(404);
   const images: ImageSpec[] = [];
   const trainRows: string[][] = [];
   for (const shape of SHAPES) {
@@ -457,13 +431,6 @@ for spec in json.load(sys.stdin):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     image.save(path, quality=90) if path.endswith(".jpg") else image.save(path)
 `;
-
-/** Writes a forecasting task's input files under `<taskDir>/input/`. */
-export async function writeSeriesTaskInput(taskDir: string, task: SeriesTask): Promise<void> {
-  const input = path.join(taskDir, "input");
-  await mkdir(input, { recursive: true });
-  await Promise.all(Object.entries(task.files).map(([name, content]) => writeFile(path.join(input, name), content)));
-}
 
 /** Writes an image task's tables and stray files, then paints its images with `python` (Pillow and numpy). */
 export async function writeImageTaskInput(taskDir: string, task: ImageTask, python: string): Promise<void> {

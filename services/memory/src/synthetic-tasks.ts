@@ -25,7 +25,7 @@ export interface SyntheticTask {
 }
 
 /** Seeded uniform [0, 1) generator (mulberry32): the same seed gives the same data everywhere. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -36,7 +36,8 @@ function random(seed: number): () => number {
   };
 }
 
-function normal(uniform: () => number): number {
+/** Standard normal draw (Box-Muller). */
+export function normal(uniform: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
@@ -61,7 +62,8 @@ function withoutColumn(rows: Row[], column: string): Row[] {
   return rows.map(({ [column]: _dropped, ...rest }) => rest);
 }
 
-function baseConfig(): Omit<ProgramConfig, "train_path" | "test_path" | "train_format" | "test_format"> {
+/** Fields every config needs; the task fills in its files and the rest. */
+export function baseConfig(): Omit<ProgramConfig, "train_path" | "test_path" | "train_format" | "test_format"> {
   return {
     label_column: "",
     id_column: null,
@@ -650,8 +652,8 @@ export function multimodalRegressionTask(trainRows = 1500, testRows = 300): Synt
   };
 }
 
-/** Writes a task's input files under `<taskDir>/input/`. */
-export async function writeTaskInput(taskDir: string, task: SyntheticTask): Promise<void> {
+/** Writes a task's input files under `<taskDir>/input/` (tabular, text and forecasting tasks alike). */
+export async function writeTaskInput(taskDir: string, task: Pick<SyntheticTask, "files">): Promise<void> {
   const input = path.join(taskDir, "input");
   await mkdir(input, { recursive: true });
   await Promise.all(Object.entries(task.files).map(([name, content]) => writeFile(path.join(input, name), content)));
