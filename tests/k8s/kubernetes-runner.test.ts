@@ -228,6 +228,7 @@ describe("Kubernetes runner against a real API server", () => {
     });
     expect(container.volumeMounts).toEqual([
       { name: "workspace", mountPath: run.workspace.inputDir, subPath: "acme/task-1/input", readOnly: true },
+      { name: "workspace", mountPath: run.workspace.derivedDir, subPath: "acme/task-1/derived", readOnly: true },
       { name: "workspace", mountPath: dir, subPath: "acme/task-1/iter-001" },
       { name: "scratch", mountPath: "/scratch" },
     ]);

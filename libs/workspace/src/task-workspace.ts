@@ -13,9 +13,14 @@ export interface TaskWorkspace {
   readonly inputDir: string;
   /** Final predictions, best program and reports. */
   readonly outputDir: string;
+  /** Tables perception derives from the input (joined, converted, gathered), read-only to generated code. */
+  readonly derivedDir: string;
   /** Folder of one iteration (1-based). */
   iterationDir(iteration: number): string;
 }
+
+/** Name of a task's folder of derived tables, beside input/: context paths name it relative to the task folder. */
+export const DERIVED_DIR = "derived";
 
 const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -42,6 +47,7 @@ export function taskWorkspace(root: string, tenant: string, taskId: string): Tas
     taskDir,
     inputDir: path.join(taskDir, "input"),
     outputDir: path.join(taskDir, "output"),
+    derivedDir: path.join(taskDir, DERIVED_DIR),
     iterationDir: (iteration) => path.join(taskDir, iterationName(iteration)),
   };
 }

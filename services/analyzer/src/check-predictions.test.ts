@@ -1,4 +1,4 @@
-import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
@@ -181,5 +181,91 @@ describe("checkPredictions", () => {
     await expect(
       checkPredictions({ predictionsPath, displayPath: "ok.csv", testPath: path.join(dir, "broken.csv"), context: context() }),
     ).rejects.toMatchObject({ kind: "failed_precondition" });
+  });
+
+  /** Checks `predictions` against the test rows at `testPath` with `ctx`; returns the FAIL/PASS lines. */
+  async function checkAgainst(predictions: string, testPath: string, ctx: PerceptualContext) {
+    const predictionsPath = path.join(dir, `predictions-${Math.random().toString(36).slice(2)}.csv`);
+    await writeFile(predictionsPath, predictions);
+    const report = await checkPredictions({ predictionsPath, displayPath: "predictions.csv", testPath, context: ctx });
+    return { passed: report.passed, lines: report.checks.map(formatCheck) };
+  }
+
+  it("counts an image task's test folder: one row per image file, named by its path in the folder", async () => {
+    const images = path.join(dir, "input", "test");
+    await mkdir(path.join(images, "sub"), { recursive: true });
+    await mkdir(path.join(images, ".cache"), { recursive: true });
+    for (const name of ["a.png", "B.JPG", "sub/c.webp", "notes.txt", ".hidden.png", ".cache/d.png"])
+      await writeFile(path.join(images, name), "x");
+    const ctx = context(
+      {
+        testFile: "test",
+        idColumn: "image",
+        labelColumn: "label",
+        problemType: ProblemType.MULTICLASS,
+        labelValues: ["x", "y"],
+        images: { testRoot: "test" },
+      },
+      { columns: ["image", "label"] },
+    );
+    ctx.output!.idColumn = "image";
+    const good = await checkAgainst("image,label\nB.JPG,x\na.png,y\nsub/c.webp,x\n", images, ctx);
+    expect(good.lines).toContain("PASS rows: 3 rows, the test file has 3");
+    expect(good.lines).toContain("PASS ids: every one of 3 test ids appears once");
+    expect(good.passed).toBe(true);
+    const bad = await checkAgainst("image,label\na.png,y\nc.webp,x\nnotes.txt,x\n", images, ctx);
+    expect(bad.lines.filter((line) => line.startsWith("FAIL"))).toEqual([
+      "FAIL ids: 2 test ids missing (B.JPG, sub/c.webp); 2 ids not in the test file (c.webp, notes.txt)",
+    ]);
+  });
+
+  it("compares with the CSV perception derived from a test file it cannot read (an Excel workbook)", async () => {
+    await mkdir(path.join(dir, "task", "input"), { recursive: true });
+    await mkdir(path.join(dir, "task", "derived"), { recursive: true });
+    await writeFile(path.join(dir, "task", "input", "test.xlsx"), "PK not really a workbook");
+    await writeFile(path.join(dir, "task", "derived", "test.csv"), testCsv);
+    const ctx = context({ testFile: "test.xlsx", derivedTestFile: "derived/test.csv" });
+    const report = await checkAgainst("PassengerId,Survived\n1,0\n2,1\n3,1\n4,0\n", path.join(dir, "task", "input", "test.xlsx"), ctx);
+    expect(report.lines).toContain("PASS ids: every one of 4 test ids appears once");
+    expect(report.passed).toBe(true);
+  });
+
+  it("checks a forecast: every (item, time stamp) the test rows ask for once, numbers in the forecast column", async () => {
+    const future = path.join(dir, "future.csv");
+    await writeFile(future, "store,date,promo\n001,2024-03-01,1\n001,2024-03-02,0\n002,2024-03-01,0\n002,2024-03-02,1\n");
+    const ctx = context(
+      {
+        testFile: "future.csv",
+        idColumn: "",
+        labelColumn: "sales",
+        problemType: ProblemType.REGRESSION,
+        labelValues: [],
+        timeSeries: { itemColumn: "store", timestampColumn: "date", horizon: 2 },
+      },
+      { columns: ["store", "date", "sales"] },
+    );
+    ctx.output!.idColumn = "";
+    const good = await checkAgainst(
+      "store,date,sales\n001,2024-03-01,3.5\n001,2024-03-02,4\n002,2024-03-01,1\n002,2024-03-02,0\n",
+      future,
+      ctx,
+    );
+    expect(good.lines).toEqual([
+      expect.stringMatching(/^PASS file/),
+      "PASS format: CSV with 4 rows",
+      "PASS columns: [store, date, sales]",
+      "PASS rows: 4 rows, the test file has 4",
+      "PASS series: every one of 4 (store, date) steps to forecast appears once",
+      "PASS missing values: no missing, NaN or infinite values",
+      "PASS numbers: every prediction is a finite number",
+    ]);
+    const bad = await checkAgainst(
+      "store,date,sales\n001,2024-03-01,3.5\n001,2024-03-01,4\n002,2024-03-01,1\n002,2024-03-03,0\n",
+      future,
+      ctx,
+    );
+    expect(bad.lines.filter((line) => line.startsWith("FAIL"))).toEqual([
+      "FAIL series: 2 steps missing (001 @ 2024-03-02, 002 @ 2024-03-02); 1 steps repeated (001 @ 2024-03-01); 1 steps not asked for (002 @ 2024-03-03)",
+    ]);
   });
 });

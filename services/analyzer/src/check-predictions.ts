@@ -1,4 +1,5 @@
-import { lstat } from "node:fs/promises";
+import { lstat, readdir, stat } from "node:fs/promises";
+import path from "node:path";
 import { DomainError, FailedPreconditionError } from "@mlzero/errors";
 import { ProblemType, type PerceptualContext } from "@mlzero/proto";
 import { readTable, type Cell, type Table, type TableFormat } from "@mlzero/tables";
@@ -36,6 +37,10 @@ const SUM_TOLERANCE = 0.01;
  * once, no missing or infinite values, labels from the training labels,
  * probabilities in [0, 1] (summing to 1 across class columns, or one column
  * for the positive class), finite numbers for regression.
+ * The test rows are those of the table perception derived for the programs
+ * when there is one (an Excel sheet as CSV, gathered text files), the image
+ * files of a test folder (one row each, named by their path in it), or the
+ * test file; a forecast has one row per (item, time stamp) it lists.
  * Checks keep running after a failure so the report lists every problem.
  */
 export async function checkPredictions(input: CheckPredictionsInput): Promise<PredictionsReport> {
@@ -70,7 +75,7 @@ export async function checkPredictions(input: CheckPredictionsInput): Promise<Pr
   }
   checks.push(checkColumns(expected, predictions.columns));
 
-  const test = input.testPath === undefined ? undefined : await readTest(input.testPath, input.testFormat);
+  const test = input.testPath === undefined ? undefined : await readTest(input.testPath, input.testFormat, input.context);
   if (test === undefined) {
     checks.push({ name: "rows", status: "skip", detail: "the task has no test file to compare with" });
   } else {
@@ -79,17 +84,24 @@ export async function checkPredictions(input: CheckPredictionsInput): Promise<Pr
   }
   const idColumn = output?.idColumn ?? "";
   if (idColumn !== "" && test !== undefined) checks.push(checkIds(idColumn, test, predictions));
+  const series = input.context.timeSeries;
+  const seriesColumns = series === undefined ? [] : [series.itemColumn, series.timestampColumn].filter((column) => column !== "");
+  if (seriesColumns.length > 0 && test !== undefined) checks.push(checkSteps(seriesColumns, test, predictions));
 
   const present = expected.filter((column) => predictions.columns.includes(column));
-  const valueColumns = present.filter((column) => column !== idColumn);
+  // A forecast's item and time stamp name its rows, like the id: they are not values to check.
+  const valueColumns = present.filter((column) => column !== idColumn && !seriesColumns.includes(column));
   const labels = new Set(input.context.labelValues.map((value) => cellKey(value)));
   checks.push(checkMissing(present, predictions, labels));
   checks.push(...checkValues(input.context, valueColumns, predictions, labels));
   return report(true);
 }
 
-async function readTest(testPath: string, format: TableFormat | undefined): Promise<Table> {
+async function readTest(testPath: string, format: TableFormat | undefined, context: PerceptualContext): Promise<Table> {
   try {
+    const derived = derivedTestPath(testPath, context);
+    if (derived !== undefined) return await readTable(derived, { format: "csv" });
+    if ((await stat(testPath)).isDirectory()) return await listExamples(testPath, context);
     return await readTable(testPath, format === undefined ? {} : { format });
   } catch (error) {
     // Perception has read this file before: failing here is not the program's fault.
@@ -98,6 +110,71 @@ async function readTest(testPath: string, format: TableFormat | undefined): Prom
       { cause: error },
     );
   }
+}
+
+/**
+ * The CSV perception derived from the test file for the programs, which
+ * holds the same rows: its path is relative to the task folder, the data
+ * folder's parent, and the test path is the data folder's test file.
+ */
+function derivedTestPath(testPath: string, context: PerceptualContext): string | undefined {
+  if (context.derivedTestFile === "" || context.testFile === "") return undefined;
+  const suffix = `${path.sep}${path.normalize(context.testFile).replace(/[/\\]+$/, "")}`;
+  if (!testPath.endsWith(suffix)) return undefined;
+  const taskDir = path.dirname(testPath.slice(0, -suffix.length));
+  const derived = path.resolve(taskDir, context.derivedTestFile);
+  return derived.startsWith(taskDir + path.sep) ? derived : undefined;
+}
+
+/** Extensions of the image files an image program predicts (those the image templates list). */
+const IMAGE_EXTENSIONS = new Set([".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"]);
+
+/**
+ * A test folder as a table: one row per example file under it (image files
+ * for an image task), hidden files and folders left out, its path relative
+ * to the folder in the id column, in sorted order, as the programs list them.
+ */
+async function listExamples(folder: string, context: PerceptualContext): Promise<Table> {
+  const wanted = (name: string) =>
+    !name.startsWith(".") && (context.images === undefined || IMAGE_EXTENSIONS.has(path.extname(name).toLowerCase()));
+  const found: string[] = [];
+  const visit = async (dir: string, prefix: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (entry.name.startsWith(".")) continue;
+      if (entry.isDirectory()) await visit(path.join(dir, entry.name), `${prefix}${entry.name}/`);
+      else if (entry.isFile() && wanted(entry.name)) found.push(`${prefix}${entry.name}`);
+    }
+  };
+  await visit(folder, "");
+  found.sort();
+  const idColumn = context.output?.idColumn || context.idColumn || "path";
+  return { format: "csv", columns: [idColumn], rows: found.map((file) => [file]), totalRows: found.length };
+}
+
+/** A forecast writes every (item, time stamp) the test rows ask for, once. */
+function checkSteps(columns: string[], test: Table, predictions: Table): OutputCheck {
+  const testIndexes = columns.map((column) => test.columns.indexOf(column));
+  const predictedIndexes = columns.map((column) => predictions.columns.indexOf(column));
+  const named = columns.join(", ");
+  if (testIndexes.some((index) => index < 0)) return { name: "series", status: "skip", detail: `the test rows lack ${named}` };
+  if (predictedIndexes.some((index) => index < 0))
+    return { name: "series", status: "skip", detail: `the predictions do not name their ${named}` };
+  const key = (row: Cell[], indexes: number[]) => indexes.map((index) => String(row[index] ?? "").trim()).join(" @ ");
+  const wanted = new Set(test.rows.map((row) => key(row, testIndexes)));
+  const counts = new Map<string, number>();
+  for (const row of predictions.rows) counts.set(key(row, predictedIndexes), (counts.get(key(row, predictedIndexes)) ?? 0) + 1);
+  const missing = [...wanted].filter((step) => !counts.has(step));
+  const repeated = [...counts].filter(([step, count]) => count > 1 && wanted.has(step)).map(([step]) => step);
+  const unknown = [...counts.keys()].filter((step) => !wanted.has(step));
+  if (missing.length + repeated.length + unknown.length === 0) {
+    return { name: "series", status: "pass", detail: `every one of ${wanted.size} (${named}) steps to forecast appears once` };
+  }
+  const problems = [
+    missing.length > 0 ? `${missing.length} steps missing (${examples(missing)})` : "",
+    repeated.length > 0 ? `${repeated.length} steps repeated (${examples(repeated)})` : "",
+    unknown.length > 0 ? `${unknown.length} steps not asked for (${examples(unknown)})` : "",
+  ].filter((problem) => problem !== "");
+  return { name: "series", status: "fail", detail: problems.join("; ") };
 }
 
 function checkColumns(expected: string[], actual: string[]): OutputCheck {

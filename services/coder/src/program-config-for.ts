@@ -1,6 +1,6 @@
 import { FailedPreconditionError } from "@mlzero/errors";
-import { OUTPUTS_DIR, type ProgramConfig } from "@mlzero/program";
-import { ProblemType, type Fix, type PerceptualContext } from "@mlzero/proto";
+import { OUTPUTS_DIR, type ImagesConfig, type ProgramConfig, type TimeSeriesConfig } from "@mlzero/program";
+import { ImageLayout, ProblemType, type Fix, type ImageSpec, type PerceptualContext, type TimeSeriesSpec } from "@mlzero/proto";
 
 const PROBLEM_TYPE_NAMES: Partial<Record<ProblemType, string>> = {
   [ProblemType.BINARY]: "binary",
@@ -20,23 +20,36 @@ export interface ProgramConfigOptions {
   seed: number;
 }
 
+/** A path of the data folder ("" is the folder itself) as the program, in its iteration folder, sees it. */
+function inputPath(path: string): string {
+  return path === "" ? "../input" : `../input/${path}`;
+}
+
 /**
  * The facts a program template needs, from perception's context and the
  * analyzer's fix. Paths are relative to the iteration folder: the data sits
- * in `../input`, outputs go to `outputs/`.
+ * in `../input`, tables perception derived from it (Excel as CSV, joined
+ * tables, gathered text files) in `../derived`, outputs go to `outputs/`.
  */
 export function programConfigFor({ context, fix, timeLimitSeconds, seed }: ProgramConfigOptions): ProgramConfig {
   const problemType = PROBLEM_TYPE_NAMES[context.problemType];
   if (!problemType) throw new FailedPreconditionError("perception did not settle the problem type");
   if (!context.trainFile || !context.testFile) throw new FailedPreconditionError("perception found no train and test files");
-  const formatOf = (file: string) => context.files.find((candidate) => candidate.path === file)?.format ?? "csv";
+  // Class folders of images are not tables: the template lists them and reads no format.
+  const folders = context.images?.layout === ImageLayout.FOLDERS;
+  const formatOf = (file: string) => (folders ? "" : (context.files.find((candidate) => candidate.path === file)?.format ?? "csv"));
+  // Derived tables sit in the task folder, the iteration folder's parent.
+  const table = (file: string, derived: string) =>
+    derived ? { path: `../${derived}`, format: "csv" } : { path: inputPath(file), format: formatOf(file) };
+  const train = table(context.trainFile, context.derivedTrainFile);
+  const test = table(context.testFile, context.derivedTestFile);
   const labelColumn = fix?.labelColumn || context.labelColumn;
   const output = context.output;
   return {
-    train_path: `../input/${context.trainFile}`,
-    test_path: `../input/${context.testFile}`,
-    train_format: formatOf(context.trainFile),
-    test_format: formatOf(context.testFile),
+    train_path: train.path,
+    test_path: test.path,
+    train_format: train.format,
+    test_format: test.format,
     label_column: labelColumn,
     id_column: context.idColumn || null,
     ignore_columns: context.idColumn && context.idColumn !== labelColumn ? [context.idColumn] : [],
@@ -50,8 +63,29 @@ export function programConfigFor({ context, fix, timeLimitSeconds, seed }: Progr
     time_limit_seconds: Math.max(10, Math.floor(timeLimitSeconds * TRAINING_SHARE)),
     reduce_level: fix?.reduceLevel ?? 0,
     seed,
-    // Perception only understands tables so far: no forecasting or image facts to pass on.
-    timeseries: null,
-    images: null,
+    timeseries: context.timeSeries ? timeSeriesConfig(context.timeSeries) : null,
+    images: context.images ? imagesConfig(context.images) : null,
   };
+}
+
+function timeSeriesConfig(spec: TimeSeriesSpec): TimeSeriesConfig {
+  return {
+    item_column: spec.itemColumn || null,
+    timestamp_column: spec.timestampColumn,
+    horizon: Math.max(1, spec.horizon),
+    frequency: spec.frequency || null,
+    season_length: spec.seasonLength || null,
+    known_covariates: [...spec.knownCovariates],
+    static_features_path: spec.staticFeaturesFile ? inputPath(spec.staticFeaturesFile) : null,
+  };
+}
+
+function imagesConfig(spec: ImageSpec): ImagesConfig {
+  if (spec.layout === ImageLayout.FOLDERS) {
+    return { layout: "folders", root: inputPath(spec.root), path_column: null, test_root: inputPath(spec.testRoot) };
+  }
+  if (spec.layout === ImageLayout.TABLE) {
+    return { layout: "csv", root: inputPath(spec.root), path_column: spec.pathColumn || null, test_root: null };
+  }
+  throw new FailedPreconditionError("perception did not settle how the images are laid out");
 }

@@ -1,6 +1,6 @@
 import { ProblemType } from "@mlzero/proto";
 import { describe, expect, it } from "vitest";
-import { chooseMetric } from "./metrics.js";
+import { chooseForecastMetric, chooseMetric } from "./metrics.js";
 
 const metric = (text: string, type: ProblemType) => {
   const { metric: chosen } = chooseMetric(text, type);
@@ -40,5 +40,21 @@ describe("chooseMetric", () => {
     expect(metric("", ProblemType.MULTICLASS)).toEqual(["accuracy", true]);
     expect(metric("no metric here", ProblemType.REGRESSION)).toEqual(["rmse", false]);
     expect(chooseMetric("", ProblemType.REGRESSION).evidence).toMatch(/default/);
+  });
+});
+
+describe("chooseForecastMetric", () => {
+  it("reads the forecast error the description names first, else MASE", () => {
+    const name = (text: string) => chooseForecastMetric(text).metric.name;
+    expect(name("Forecasts are scored by sMAPE, then MAE.")).toBe("smape");
+    expect(name("We use the Mean Absolute Scaled Error.")).toBe("mase");
+    expect(name("weighted absolute percentage error (WAPE)")).toBe("wape");
+    expect(name("RMSSE as in M5")).toBe("rmsse");
+    expect(name("lowest MAPE wins")).toBe("mape");
+    expect(name("RMSE")).toBe("rmse");
+    expect(chooseForecastMetric("Forecast the next week.")).toMatchObject({
+      metric: { name: "mase", greaterIsBetter: false },
+      evidence: "the description names no forecast metric; MASE, the default for forecasts",
+    });
   });
 });

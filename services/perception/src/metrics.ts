@@ -122,3 +122,40 @@ function firstMetric(text: string, problemType: ProblemType): { text: string; pa
   });
   return found;
 }
+
+/** Forecast error metrics a description may name (the forecasting templates' names); all are errors, lower is better. */
+const FORECAST_PATTERNS: readonly { pattern: RegExp; name: string }[] = [
+  { pattern: /\bmase\b|\bmean[\s_-]absolute[\s_-]scaled[\s_-]error\b/i, name: "mase" },
+  { pattern: /\brmsse\b|\broot[\s_-]mean[\s_-]squared?[\s_-]scaled[\s_-]error\b/i, name: "rmsse" },
+  { pattern: /\bsmape\b|\bsymmetric[\s_-]mean[\s_-]absolute[\s_-]percentage[\s_-]error\b/i, name: "smape" },
+  { pattern: /\bwape\b|\bweighted[\s_-](?:mean[\s_-])?absolute[\s_-]percentage[\s_-]error\b/i, name: "wape" },
+  { pattern: /\bmape\b|\bmean[\s_-]absolute[\s_-]percentage[\s_-]error\b/i, name: "mape" },
+  { pattern: /\brmse\b|\broot[\s_-]mean[\s_-]squared?[\s_-]error\b/i, name: "rmse" },
+  { pattern: /\bmse\b|\bmean[\s_-]squared?[\s_-]error\b/i, name: "mse" },
+  { pattern: /\bmae\b|\bmean[\s_-]absolute[\s_-]error\b/i, name: "mae" },
+];
+
+/** The metric of a forecast when the description names none: scaled by each series' own naive error, so series of any size count alike. */
+export const DEFAULT_FORECAST_METRIC = "mase";
+
+/**
+ * A forecast's metric: the first forecast error the description names
+ * (MASE, RMSSE, sMAPE, WAPE, MAPE, RMSE, MSE, MAE), else MASE.
+ */
+export function chooseForecastMetric(description: string): MetricChoice {
+  let found: { index: number; name: string; text: string } | undefined;
+  for (const { pattern, name } of FORECAST_PATTERNS) {
+    const match = pattern.exec(description);
+    if (match !== null && (found === undefined || match.index < found.index)) found = { index: match.index, name, text: match[0] };
+  }
+  if (found !== undefined) {
+    return {
+      metric: create(MetricSchema, { name: found.name, greaterIsBetter: false }),
+      evidence: `the description mentions "${found.text}"`,
+    };
+  }
+  return {
+    metric: create(MetricSchema, { name: DEFAULT_FORECAST_METRIC, greaterIsBetter: false }),
+    evidence: "the description names no forecast metric; MASE, the default for forecasts",
+  };
+}

@@ -369,7 +369,9 @@ describe("perceive: bad input", () => {
     const dir = folder({ "README.md": "hello", "img/cat.jpg": Buffer.from([0xff, 0xd8, 0xff]) });
     const error = await perceiveError(dir);
     expect(error).toBeInstanceOf(InvalidInputError);
-    expect(error.message).toBe("no data files found in the input folder: expected CSV, TSV, JSON, JSON Lines or Parquet");
+    expect(error.message).toBe(
+      "no data files found in the input folder: expected tables (CSV, TSV, JSON, JSON Lines, Parquet or Excel .xlsx), or images or text files in class folders (train/<class>/...) with a test/ folder",
+    );
   });
 
   it("rejects binary content posing as CSV", async () => {

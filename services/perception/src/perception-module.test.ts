@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -54,6 +54,31 @@ describe("perception module under redelivery", () => {
     expect(perceived).toHaveLength(1);
     expect(perceived[0]!.task?.perception?.labelColumn).toBe("churn");
     expect(lookups).toBe(1);
+    await bus.close();
+  });
+
+  it("writes the tables it derives for the programs into the task's workspace, beside the input", async () => {
+    const workspace = taskWorkspace(root, "acme", "task-1");
+    const extra = Array.from({ length: 50 }, (_, index) => `${index},${index * 2}`).join("\n");
+    await writeFile(path.join(workspace.inputDir, "extra.csv"), `id,z\n${extra}\n`);
+    const bus = createInProcessBus({ logger, retryBackoffMs: 1 });
+    const memory: ToolRegistry = { listTools: async () => ({ $typeName: "mlzero.v1.ListToolsResponse", tools: [] }) };
+    const module = createPerceptionModule({ bus, logger, memory, workspaceRoot: root });
+    const perceived: TaskPerceived[] = [];
+    await bus.subscribe(module.pipeline!);
+    await bus.subscribe({ group: "observer", handlers: { TaskPerceived: async (event) => void perceived.push(event) } });
+    await bus.publish(
+      "TaskSubmitted",
+      create(TaskSubmittedSchema, {
+        envelope: newEnvelope({ taskId: "task-1", tenant: "acme", iteration: 0 }),
+        task: create(TaskContextSchema, {}),
+      }),
+    );
+    await bus.whenIdle();
+    const context = perceived[0]!.task!.perception!;
+    expect(context.joins.map((join) => join.file)).toEqual(["extra.csv"]);
+    expect(context.derivedTrainFile).toBe("derived/train.csv");
+    expect((await readFile(path.join(workspace.taskDir, context.derivedTrainFile), "utf8")).split("\n")[0]).toBe("id,x,churn,z");
     await bus.close();
   });
 });

@@ -3,6 +3,7 @@ import { followEnvelope, type EventBus } from "@mlzero/bus";
 import type { Logger } from "@mlzero/logging";
 import { FinishedTasks, ProcessedSet, failTaskOnDomainError } from "@mlzero/pipeline";
 import {
+  Modality,
   PerceptionService,
   ProblemType,
   TaskContextSchema,
@@ -47,8 +48,8 @@ export interface PerceptionModuleOptions {
 export function createPerceptionModule({ bus, logger, memory, workspaceRoot }: PerceptionModuleOptions): ServiceModule {
   const finished = new FinishedTasks();
   const perceived = new ProcessedSet();
-  const perceiveFolder = async (inputDir: string, description: string, toolHint: string) =>
-    perceive({ inputDir, description, toolHint, tools: (await memory.listTools({})).tools });
+  const perceiveFolder = async (inputDir: string, description: string, toolHint: string, taskDir?: string) =>
+    perceive({ inputDir, description, toolHint, tools: (await memory.listTools({})).tools, ...(taskDir === undefined ? {} : { taskDir }) });
 
   return {
     name: "perception",
@@ -69,11 +70,18 @@ export function createPerceptionModule({ bus, logger, memory, workspaceRoot }: P
           await perceived.once(`${envelope.tenant}/${envelope.taskId}`, () =>
             failTaskOnDomainError(bus, envelope, event.task, async () => {
               const workspace = taskWorkspace(workspaceRoot, envelope.tenant, envelope.taskId);
-              const context = await perceiveFolder(workspace.inputDir, spec?.description ?? "", spec?.budget?.toolHint ?? "");
+              // Tables derived for the programs (Excel as CSV, joins) go beside the read-only input.
+              const context = await perceiveFolder(
+                workspace.inputDir,
+                spec?.description ?? "",
+                spec?.budget?.toolHint ?? "",
+                workspace.taskDir,
+              );
               logger.info(
                 {
                   taskId: envelope.taskId,
                   tenant: envelope.tenant,
+                  modality: Modality[context.modality],
                   label: context.labelColumn,
                   problemType: ProblemType[context.problemType],
                   tools: context.tools.map((tool) => tool.name),

@@ -40,4 +40,22 @@ describe("rankTools", () => {
     expect(() => findHintedTool(TOOLS, "nope")).toThrow(InvalidInputError);
     expect(() => findHintedTool([], "nope")).toThrow('unknown tool "nope": known tools are none (the registry is empty)');
   });
+
+  it("ranks a modality's own tools first, then tabular tools for text in tables", () => {
+    const tools = [
+      tool("gbm", 80, [Modality.TABULAR], [ProblemType.BINARY]),
+      tool("tfidf", 70, [Modality.TEXT, Modality.MULTIMODAL], [ProblemType.BINARY]),
+      tool("union", 75, [Modality.MULTIMODAL], [ProblemType.BINARY]),
+      tool("pixels", 30, [Modality.IMAGE], [ProblemType.BINARY]),
+    ];
+    expect(rankTools(tools, Modality.MULTIMODAL, ProblemType.BINARY, undefined).map((c) => [c.name, c.reason])).toEqual([
+      ["union", "covers multimodal binary (priority 75)"],
+      ["tfidf", "covers multimodal binary (priority 70)"],
+      ["gbm", "covers tabular binary, a fallback for multimodal data (priority 80)"],
+    ]);
+    expect(rankTools(tools, Modality.TEXT, ProblemType.BINARY, undefined).map((c) => c.name)).toEqual(["tfidf", "gbm"]);
+    expect(rankTools(tools, Modality.IMAGE, ProblemType.BINARY, undefined).map((c) => c.name)).toEqual(["pixels"]);
+    expect(rankTools(tools, Modality.TIME_SERIES, ProblemType.REGRESSION, undefined)).toEqual([]);
+    expect(rankTools(tools, Modality.TEXT, ProblemType.BINARY, tools[0]).map((c) => c.name)).toEqual(["gbm", "tfidf"]);
+  });
 });

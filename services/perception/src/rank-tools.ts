@@ -17,19 +17,40 @@ export function findHintedTool(tools: readonly Tool[], hint: string | undefined)
 }
 
 /**
+ * Modalities whose tools also fit a task of another, ranked after its own:
+ * text and text-with-table tasks come as tables, and tabular tools read text
+ * columns too (as categories or word counts), so they are a fallback.
+ */
+const FALLBACK_MODALITIES: Partial<Record<Modality, Modality[]>> = {
+  [Modality.TEXT]: [Modality.TABULAR],
+  [Modality.MULTIMODAL]: [Modality.TABULAR],
+};
+
+/**
  * Ranks the registry's tools for a task: those covering the modality and the
  * problem type, by priority (higher first, then by name so the order is
- * stable); a hinted tool goes first whatever it covers, since the user asked
- * for it. The score is the tool's priority.
+ * stable), then those of its fallback modalities (tabular tools for text
+ * in tables) the same way; a hinted tool goes first whatever it covers,
+ * since the user asked for it. The score is the tool's priority.
  */
 export function rankTools(tools: readonly Tool[], modality: Modality, problemType: ProblemType, hinted: Tool | undefined): ToolCandidate[] {
-  const task = `${Modality[modality].toLowerCase()} ${ProblemType[problemType].toLowerCase()}`;
-  const fit = tools
-    .filter((tool) => tool !== hinted && tool.modalities.includes(modality) && tool.problemTypes.includes(problemType))
-    .sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name))
-    .map((tool) =>
-      create(ToolCandidateSchema, { name: tool.name, score: tool.priority, reason: `covers ${task} (priority ${tool.priority})` }),
-    );
-  if (hinted === undefined) return fit;
-  return [create(ToolCandidateSchema, { name: hinted.name, score: hinted.priority, reason: "requested" }), ...fit];
+  const kind = ProblemType[problemType].toLowerCase();
+  const ranked: ToolCandidate[] = [];
+  const listed = new Set<Tool>(hinted === undefined ? [] : [hinted]);
+  for (const covered of [modality, ...(FALLBACK_MODALITIES[modality] ?? [])]) {
+    const name = Modality[covered].toLowerCase();
+    const reason = (tool: Tool) =>
+      covered === modality
+        ? `covers ${name} ${kind} (priority ${tool.priority})`
+        : `covers ${name} ${kind}, a fallback for ${Modality[modality].toLowerCase()} data (priority ${tool.priority})`;
+    const fit = tools
+      .filter((tool) => !listed.has(tool) && tool.modalities.includes(covered) && tool.problemTypes.includes(problemType))
+      .sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name));
+    for (const tool of fit) {
+      listed.add(tool);
+      ranked.push(create(ToolCandidateSchema, { name: tool.name, score: tool.priority, reason: reason(tool) }));
+    }
+  }
+  if (hinted === undefined) return ranked;
+  return [create(ToolCandidateSchema, { name: hinted.name, score: hinted.priority, reason: "requested" }), ...ranked];
 }

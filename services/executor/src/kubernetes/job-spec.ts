@@ -116,8 +116,9 @@ export const OWNED_SELECTOR = `${JOB_LABELS.managedBy}=${MANAGER}`;
  * Standard: a non-root user, no privilege escalation, every capability
  * dropped, the runtime's seccomp profile, a read-only root filesystem with a
  * size-limited scratch emptyDir, no service-account token, no service links,
- * and no secret of any kind: only the iteration's input (read-only) and its
- * own folder (writable) from the shared workspace.
+ * and no secret of any kind: only the task's input and the tables perception
+ * derived from it (read-only) and the iteration's own folder (writable) from
+ * the shared workspace.
  *
  * A failure of the program's own fails the Job at once (podFailurePolicy
  * FailJob on the container's exit), while a disruption (preemption, eviction,
@@ -200,6 +201,7 @@ export function buildJob(settings: JobSettings, run: JobRun): V1Job {
               },
               volumeMounts: [
                 { name: "workspace", mountPath: run.workspace.inputDir, subPath: relative(run.workspace.inputDir), readOnly: true },
+                { name: "workspace", mountPath: run.workspace.derivedDir, subPath: relative(run.workspace.derivedDir), readOnly: true },
                 { name: "workspace", mountPath: iterationDir, subPath: relative(iterationDir) },
                 { name: "scratch", mountPath: SCRATCH_MOUNT },
               ],

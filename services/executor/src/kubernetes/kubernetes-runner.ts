@@ -264,6 +264,8 @@ export function createKubernetesRunner(options: KubernetesRunnerOptions): Kubern
       await stageIteration(request.workspace, request.iteration, request.program, record);
       // Sticky and open to the program's user: it can add files, not replace the executor's.
       await Promise.all([chmod(this.dir, 0o1777), chmod(path.join(this.dir, OUTPUTS_DIR), 0o1777)]);
+      // Mounted read-only into the pod: made here, so the kubelet need not create it on the volume.
+      await mkdir(request.workspace.derivedDir, { recursive: true });
       const job = buildJob(settings, {
         tenant: request.tenant,
         taskId: request.taskId,

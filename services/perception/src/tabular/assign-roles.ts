@@ -8,7 +8,16 @@ export interface TabularRoles {
   train: TableFile;
   test: TableFile;
   sampleSubmission?: TableFile;
+  /**
+   * No table of rows to predict, but a sample submission whose columns the
+   * training table all has: it stands in as the test table, which only a
+   * forecast (its rows are the (item, time stamp) pairs to forecast) accepts.
+   */
+  testIsSampleSubmission?: boolean;
 }
+
+/** Why a task without a test table cannot go on. */
+export const NO_TEST_FILE = `no test file found in the input folder: name the file with the rows to predict "test.csv" (or put "test" in its name)`;
 
 /**
  * Finds the train, test and sample-submission tables: by name first
@@ -76,9 +85,12 @@ export function assignRoles(tables: readonly TableFile[], log: InferenceLog): Ta
     );
   }
   if (test === undefined) {
-    throw new InvalidInputError(
-      `no test file found in the input folder: name the file with the rows to predict "test.csv" (or put "test" in its name)`,
-    );
+    const sample = sampleSubmission;
+    if (sample !== undefined && columnsMissingFrom(sample, train).length === 0) {
+      log.add("test_file", sample.file.path, "no test table: the sample submission lists the rows to predict");
+      return { train, test: sample, sampleSubmission: sample, testIsSampleSubmission: true };
+    }
+    throw new InvalidInputError(NO_TEST_FILE);
   }
   if (sampleSubmission !== undefined) return { train, test, sampleSubmission };
 

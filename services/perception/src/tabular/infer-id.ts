@@ -1,3 +1,4 @@
+import { ColumnType } from "@mlzero/proto";
 import type { InferenceLog } from "../inference-log.js";
 import { isMissing } from "./cell-values.js";
 import { columnCells, usesNaStrings } from "./profile-columns.js";
@@ -22,19 +23,26 @@ function columnWords(name: string): string[] {
  * with an id-like name whose values are present and unique in every table
  * that has it ("id" itself first); else a text column with a distinct value
  * in every row. A unique numeric column without an id-like name is not
- * taken, since unique numbers may just as well be a feature.
+ * taken, since unique numbers may just as well be a feature, nor is free
+ * text (a document is unique, yet it is the feature). `exclude` are columns
+ * with another role (a forecast's item and time stamp).
  */
-export function inferId(roles: TabularRoles, label: string, log: InferenceLog): string | undefined {
+export function inferId(roles: TabularRoles, label: string, log: InferenceLog, exclude: readonly string[] = []): string | undefined {
   const { train, test, sampleSubmission } = roles;
-  if (sampleSubmission !== undefined) {
-    const shared = sampleSubmission.table.columns.find((column) => column !== label && test.table.columns.includes(column));
+  if (sampleSubmission !== undefined && sampleSubmission !== test) {
+    const shared = sampleSubmission.table.columns.find(
+      (column) => column !== label && !exclude.includes(column) && test.table.columns.includes(column),
+    );
     if (shared !== undefined) {
       log.add("id_column", shared, `column '${shared}' is in both ${sampleSubmission.file.path} and ${test.file.path}`);
       return shared;
     }
   }
   const uniqueEverywhere = (column: string) =>
-    column !== label && isUnique(test, column) && (!train.table.columns.includes(column) || isUnique(train, column));
+    column !== label &&
+    !exclude.includes(column) &&
+    isUnique(test, column) &&
+    (!train.table.columns.includes(column) || isUnique(train, column));
   const named = test.table.columns
     .filter((column) => columnWords(column).some((word) => ID_WORDS.has(word)) && uniqueEverywhere(column))
     .sort((a, b) => Number(b.toLowerCase() === "id") - Number(a.toLowerCase() === "id"));
@@ -43,7 +51,7 @@ export function inferId(roles: TabularRoles, label: string, log: InferenceLog): 
     return named[0];
   }
   // A text column with a different value in every row carries no pattern to learn: it names the rows.
-  const text = test.table.columns.find((column) => uniqueEverywhere(column) && isText(test, column));
+  const text = test.table.columns.find((column) => uniqueEverywhere(column) && isText(test, column) && !isFreeText(test, column));
   if (text !== undefined) {
     log.add("id_column", text, `column '${text}' holds a distinct text value in every row of ${test.file.path}`);
     return text;
@@ -54,6 +62,10 @@ export function inferId(roles: TabularRoles, label: string, log: InferenceLog): 
 
 function isText(file: TableFile, column: string): boolean {
   return columnCells(file.table, column).every((cell) => typeof cell === "string" && !Number.isFinite(Number(cell)));
+}
+
+function isFreeText(file: TableFile, column: string): boolean {
+  return file.columns.find((profile) => profile.name === column)?.type === ColumnType.TEXT;
 }
 
 function isUnique(file: TableFile, column: string): boolean {

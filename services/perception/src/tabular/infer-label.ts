@@ -1,4 +1,5 @@
 import { InvalidInputError } from "@mlzero/errors";
+import { ColumnType } from "@mlzero/proto";
 import { labelFromDescription } from "../description-hints.js";
 import type { InferenceLog } from "../inference-log.js";
 import { cellText, isMissing } from "./cell-values.js";
@@ -21,7 +22,9 @@ export const LABEL_HELP = `name it "label" or "target", or say "label column: <n
  */
 export function inferLabel(roles: TabularRoles, description: string, log: InferenceLog): string {
   const { train, test, sampleSubmission } = roles;
-  const label = findLabel(train, test, sampleSubmission, description, log);
+  const label = roles.testIsSampleSubmission
+    ? findLabelInSample(train, test, description, log)
+    : findLabel(train, test, sampleSubmission, description, log);
   const present = columnCells(train.table, label).filter((cell) => !isMissing(cell, usesNaStrings(train.table)));
   if (present.length === 0) {
     throw new InvalidInputError(`label column '${label}' has no values in ${train.file.path}`);
@@ -74,6 +77,32 @@ function findLabel(train: TableFile, test: TableFile, sample: TableFile | undefi
     return named;
   }
   throw new InvalidInputError(`cannot tell which column to predict: ${LABEL_HELP}`);
+}
+
+/**
+ * When the sample submission stands in for the test table, every one of its
+ * columns is in the training table: the label is the one the description
+ * names, else the numeric one with a label-like name, else the last numeric
+ * one (id, item and time stamp come first).
+ */
+function findLabelInSample(train: TableFile, sample: TableFile, description: string, log: InferenceLog): string {
+  const stated = labelFromDescription(description, sample.table.columns);
+  if (stated !== undefined) {
+    log.add("label_column", stated.column, stated.evidence);
+    return stated.column;
+  }
+  const numeric = sample.table.columns.filter((column) => {
+    const type = train.columns.find((profile) => profile.name === column)?.type;
+    return type === ColumnType.INTEGER || type === ColumnType.NUMERIC;
+  });
+  const chosen = byLabelName(numeric) ?? numeric.at(-1);
+  if (chosen === undefined) throw new InvalidInputError(`cannot tell which column of ${sample.file.path} to predict: ${LABEL_HELP}`);
+  log.add(
+    "label_column",
+    chosen,
+    `the ${byLabelName(numeric) === undefined ? "last " : ""}numeric column of ${sample.file.path}, which lists the rows to predict`,
+  );
+  return chosen;
 }
 
 function byLabelName(columns: readonly string[]): string | undefined {

@@ -16,13 +16,16 @@ export interface OutputFacts {
   description: string;
   /** Base names of the input files, which a description may mention without meaning the output. */
   inputFileNames: readonly string[];
+  /** Columns when nothing names them, and why; else the id (if any) and the label. */
+  defaults?: { columns: string[]; evidence: string };
 }
 
 /**
  * Decides where predictions go and their columns. A sample submission is
  * followed exactly (its columns, in order; "sample_submission.csv" becomes
  * "submission.csv"); else what the description asks for; else
- * predictions.csv with the id column (if any) and the label.
+ * predictions.csv with the default columns: the id column (if any) and the
+ * label, unless the task says otherwise (a forecast adds item and time).
  */
 export function inferOutput(roles: TabularRoles, facts: OutputFacts, log: InferenceLog): OutputSpec {
   const sample = roles.sampleSubmission;
@@ -42,7 +45,7 @@ export function inferOutput(roles: TabularRoles, facts: OutputFacts, log: Infere
   }
 
   const described = outputFromDescription(facts.description, facts.inputFileNames);
-  const defaultColumns = facts.id === undefined ? [facts.label] : [facts.id, facts.label];
+  const defaultColumns = facts.defaults?.columns ?? (facts.id === undefined ? [facts.label] : [facts.id, facts.label]);
   const fileName = described?.fileName ?? DEFAULT_OUTPUT_FILE;
   const columns = described?.columns ?? defaultColumns;
   const idColumn = facts.id !== undefined && columns.includes(facts.id) ? facts.id : "";
@@ -56,13 +59,13 @@ export function inferOutput(roles: TabularRoles, facts: OutputFacts, log: Infere
   log.add(
     "output.columns",
     columns.join(","),
-    described?.columns !== undefined ? described.evidence : "the id column (if any) and the label",
+    described?.columns !== undefined ? described.evidence : (facts.defaults?.evidence ?? "the id column (if any) and the label"),
   );
   return create(OutputSpecSchema, { fileName, columns, idColumn, classProbabilities });
 }
 
 /** "sample_submission.csv" → "submission.csv": the example's name without "sample"/"example". */
-function submissionName(path: string): string {
+export function submissionName(path: string): string {
   const extension = extname(path);
   const stem = basename(path, extension);
   const stripped = stem.replace(/^(?:sample|example)[\s_-]*/i, "");

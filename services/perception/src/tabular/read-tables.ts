@@ -1,7 +1,9 @@
+import { extname } from "node:path";
 import { InvalidInputError } from "@mlzero/errors";
 import { readTable, type TableFormat } from "@mlzero/tables";
 import type { FolderFile } from "../walk-folder.js";
 import { profileColumns } from "./profile-columns.js";
+import { readXlsx } from "./read-xlsx.js";
 import type { TableFile } from "./table-file.js";
 
 /** Rows read and profiled per table; row counts still cover the whole file. */
@@ -13,8 +15,15 @@ export const MAX_TABLES = 50;
 /** A file to read as a table; `optional` files that turn out not to be tables are skipped instead of failing the task. */
 export interface TableCandidate {
   file: FolderFile;
-  format: TableFormat;
+  format: TableFormat | "xlsx";
   optional: boolean;
+}
+
+const EXCEL_EXTENSIONS = new Set([".xlsx", ".xlsm"]);
+
+/** Whether a file is an Excel workbook pandas reads (not the old binary .xls). */
+export function isExcelFile(path: string): boolean {
+  return EXCEL_EXTENSIONS.has(extname(path).toLowerCase());
 }
 
 /**
@@ -28,6 +37,11 @@ export async function readTables(candidates: readonly TableCandidate[]): Promise
   const tables: TableFile[] = [];
   for (const { file, format, optional } of candidates.slice(0, MAX_TABLES)) {
     try {
+      if (format === "xlsx") {
+        const { table, sheet, sheets } = await readXlsx(file.absolutePath, file.path, SAMPLE_ROWS);
+        tables.push({ file, table, columns: profileColumns(table), excel: { sheet, sheets } });
+        continue;
+      }
       const table = await readTable(file.absolutePath, { format, maxRows: SAMPLE_ROWS });
       if (optional && table.columns.length < 2) continue;
       tables.push({ file, table, columns: profileColumns(table) });

@@ -7,6 +7,8 @@ export interface TableFile {
   file: FolderFile;
   table: Table;
   columns: ColumnProfile[];
+  /** Set for an Excel workbook, read from its first sheet: programs read it as a derived CSV. */
+  excel?: { sheet: string; sheets: string[] };
 }
 
 /** Columns of `a` that `b` does not have, in `a`'s order. */

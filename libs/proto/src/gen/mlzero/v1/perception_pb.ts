@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/perception.proto.
  */
 export const file_mlzero_v1_perception: GenFile = /*@__PURE__*/
-  fileDesc("ChptbHplcm8vdjEvcGVyY2VwdGlvbi5wcm90bxIJbWx6ZXJvLnYxIkwKD1BlcmNlaXZlUmVxdWVzdBIRCglpbnB1dF9kaXIYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSEQoJdG9vbF9oaW50GAMgASgJIkEKEFBlcmNlaXZlUmVzcG9uc2USLQoHY29udGV4dBgBIAEoCzIcLm1semVyby52MS5QZXJjZXB0dWFsQ29udGV4dCLFAQoNQ29sdW1uUHJvZmlsZRIMCgRuYW1lGAEgASgJEiMKBHR5cGUYAiABKA4yFS5tbHplcm8udjEuQ29sdW1uVHlwZRIPCgdtaXNzaW5nGAMgASgEEg4KBnVuaXF1ZRgEIAEoBBIQCghleGFtcGxlcxgFIAMoCRIQCgNtaW4YBiABKAFIAIgBARIQCgNtYXgYByABKAFIAYgBARIRCgRtZWFuGAggASgBSAKIAQFCBgoEX21pbkIGCgRfbWF4QgcKBV9tZWFuIpgBCghEYXRhRmlsZRIMCgRwYXRoGAEgASgJEg4KBmZvcm1hdBgCIAEoCRIhCgRyb2xlGAMgASgOMhMubWx6ZXJvLnYxLkZpbGVSb2xlEhIKCnNpemVfYnl0ZXMYBCABKAQSDAoEcm93cxgFIAEoBBIpCgdjb2x1bW5zGAYgAygLMhgubWx6ZXJvLnYxLkNvbHVtblByb2ZpbGUieAoKT3V0cHV0U3BlYxIRCglmaWxlX25hbWUYASABKAkSDwoHY29sdW1ucxgCIAMoCRIRCglpZF9jb2x1bW4YAyABKAkSGwoTY2xhc3NfcHJvYmFiaWxpdGllcxgEIAEoCBIWCg5wb3NpdGl2ZV9jbGFzcxgFIAEoCSI7CglJbmZlcmVuY2USDQoFZmllbGQYASABKAkSDQoFdmFsdWUYAiABKAkSEAoIZXZpZGVuY2UYAyABKAkiPAoNVG9vbENhbmRpZGF0ZRIMCgRuYW1lGAEgASgJEg0KBXNjb3JlGAIgASgBEg4KBnJlYXNvbhgDIAEoCSLeAwoRUGVyY2VwdHVhbENvbnRleHQSJQoIbW9kYWxpdHkYASABKA4yEy5tbHplcm8udjEuTW9kYWxpdHkSIgoFZmlsZXMYAiADKAsyEy5tbHplcm8udjEuRGF0YUZpbGUSEgoKdHJhaW5fZmlsZRgDIAEoCRIRCgl0ZXN0X2ZpbGUYBCABKAkSHgoWc2FtcGxlX3N1Ym1pc3Npb25fZmlsZRgFIAEoCRIYChBkZXNjcmlwdGlvbl9maWxlGAYgASgJEhMKC2Rlc2NyaXB0aW9uGAcgASgJEhQKDGxhYmVsX2NvbHVtbhgIIAEoCRIRCglpZF9jb2x1bW4YCSABKAkSLAoMcHJvYmxlbV90eXBlGAogASgOMhYubWx6ZXJvLnYxLlByb2JsZW1UeXBlEiEKBm1ldHJpYxgLIAEoCzIRLm1semVyby52MS5NZXRyaWMSJQoGb3V0cHV0GAwgASgLMhUubWx6ZXJvLnYxLk91dHB1dFNwZWMSFAoMbGFiZWxfdmFsdWVzGA0gAygJEicKBXRvb2xzGA4gAygLMhgubWx6ZXJvLnYxLlRvb2xDYW5kaWRhdGUSKAoKaW5mZXJlbmNlcxgPIAMoCzIULm1semVyby52MS5JbmZlcmVuY2UquwEKCEZpbGVSb2xlEhkKFUZJTEVfUk9MRV9VTlNQRUNJRklFRBAAEhMKD0ZJTEVfUk9MRV9UUkFJThABEhIKDkZJTEVfUk9MRV9URVNUEAISHwobRklMRV9ST0xFX1NBTVBMRV9TVUJNSVNTSU9OEAMSGQoVRklMRV9ST0xFX0RFU0NSSVBUSU9OEAQSGAoURklMRV9ST0xFX09USEVSX0RBVEEQBRIVChFGSUxFX1JPTEVfSUdOT1JFRBAGKsEBCgpDb2x1bW5UeXBlEhsKF0NPTFVNTl9UWVBFX1VOU1BFQ0lGSUVEEAASFwoTQ09MVU1OX1RZUEVfTlVNRVJJQxABEhcKE0NPTFVNTl9UWVBFX0lOVEVHRVIQAhIXChNDT0xVTU5fVFlQRV9CT09MRUFOEAMSGwoXQ09MVU1OX1RZUEVfQ0FURUdPUklDQUwQBBIUChBDT0xVTU5fVFlQRV9URVhUEAUSGAoUQ09MVU1OX1RZUEVfREFURVRJTUUQBjJYChFQZXJjZXB0aW9uU2VydmljZRJDCghQZXJjZWl2ZRIaLm1semVyby52MS5QZXJjZWl2ZVJlcXVlc3QaGy5tbHplcm8udjEuUGVyY2VpdmVSZXNwb25zZWIGcHJvdG8z", [file_mlzero_v1_common]);
+  fileDesc("ChptbHplcm8vdjEvcGVyY2VwdGlvbi5wcm90bxIJbWx6ZXJvLnYxIkwKD1BlcmNlaXZlUmVxdWVzdBIRCglpbnB1dF9kaXIYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSEQoJdG9vbF9oaW50GAMgASgJIkEKEFBlcmNlaXZlUmVzcG9uc2USLQoHY29udGV4dBgBIAEoCzIcLm1semVyby52MS5QZXJjZXB0dWFsQ29udGV4dCLFAQoNQ29sdW1uUHJvZmlsZRIMCgRuYW1lGAEgASgJEiMKBHR5cGUYAiABKA4yFS5tbHplcm8udjEuQ29sdW1uVHlwZRIPCgdtaXNzaW5nGAMgASgEEg4KBnVuaXF1ZRgEIAEoBBIQCghleGFtcGxlcxgFIAMoCRIQCgNtaW4YBiABKAFIAIgBARIQCgNtYXgYByABKAFIAYgBARIRCgRtZWFuGAggASgBSAKIAQFCBgoEX21pbkIGCgRfbWF4QgcKBV9tZWFuIpgBCghEYXRhRmlsZRIMCgRwYXRoGAEgASgJEg4KBmZvcm1hdBgCIAEoCRIhCgRyb2xlGAMgASgOMhMubWx6ZXJvLnYxLkZpbGVSb2xlEhIKCnNpemVfYnl0ZXMYBCABKAQSDAoEcm93cxgFIAEoBBIpCgdjb2x1bW5zGAYgAygLMhgubWx6ZXJvLnYxLkNvbHVtblByb2ZpbGUieAoKT3V0cHV0U3BlYxIRCglmaWxlX25hbWUYASABKAkSDwoHY29sdW1ucxgCIAMoCRIRCglpZF9jb2x1bW4YAyABKAkSGwoTY2xhc3NfcHJvYmFiaWxpdGllcxgEIAEoCBIWCg5wb3NpdGl2ZV9jbGFzcxgFIAEoCSI7CglJbmZlcmVuY2USDQoFZmllbGQYASABKAkSDQoFdmFsdWUYAiABKAkSEAoIZXZpZGVuY2UYAyABKAkiPAoNVG9vbENhbmRpZGF0ZRIMCgRuYW1lGAEgASgJEg0KBXNjb3JlGAIgASgBEg4KBnJlYXNvbhgDIAEoCSI3CglUYWJsZUpvaW4SDAoEZmlsZRgBIAEoCRILCgNrZXkYAiABKAkSDwoHY29sdW1ucxgDIAMoCSKWAgoJSW1hZ2VTcGVjEiYKBmxheW91dBgBIAEoDjIWLm1semVyby52MS5JbWFnZUxheW91dBIMCgRyb290GAIgASgJEhMKC3BhdGhfY29sdW1uGAMgASgJEhEKCXRlc3Rfcm9vdBgEIAEoCRIUCgx0cmFpbl9pbWFnZXMYBSABKAQSEwoLdGVzdF9pbWFnZXMYBiABKAQSDwoHc2FtcGxlZBgHIAEoDRIPCgdmb3JtYXRzGAggAygJEhEKCW1pbl93aWR0aBgJIAEoDRIRCgltYXhfd2lkdGgYCiABKA0SEgoKbWluX2hlaWdodBgLIAEoDRISCgptYXhfaGVpZ2h0GAwgASgNEhAKCGNoYW5uZWxzGA0gAygNIt8BCg5UaW1lU2VyaWVzU3BlYxITCgtpdGVtX2NvbHVtbhgBIAEoCRIYChB0aW1lc3RhbXBfY29sdW1uGAIgASgJEg8KB2hvcml6b24YAyABKA0SEQoJZnJlcXVlbmN5GAQgASgJEhUKDXNlYXNvbl9sZW5ndGgYBSABKA0SGAoQa25vd25fY292YXJpYXRlcxgGIAMoCRIcChRzdGF0aWNfZmVhdHVyZXNfZmlsZRgHIAEoCRITCgt0cmFpbl9pdGVtcxgIIAEoBBIWCg5mb3JlY2FzdF9pdGVtcxgJIAEoBCKmBQoRUGVyY2VwdHVhbENvbnRleHQSJQoIbW9kYWxpdHkYASABKA4yEy5tbHplcm8udjEuTW9kYWxpdHkSIgoFZmlsZXMYAiADKAsyEy5tbHplcm8udjEuRGF0YUZpbGUSEgoKdHJhaW5fZmlsZRgDIAEoCRIRCgl0ZXN0X2ZpbGUYBCABKAkSHgoWc2FtcGxlX3N1Ym1pc3Npb25fZmlsZRgFIAEoCRIYChBkZXNjcmlwdGlvbl9maWxlGAYgASgJEhMKC2Rlc2NyaXB0aW9uGAcgASgJEhQKDGxhYmVsX2NvbHVtbhgIIAEoCRIRCglpZF9jb2x1bW4YCSABKAkSLAoMcHJvYmxlbV90eXBlGAogASgOMhYubWx6ZXJvLnYxLlByb2JsZW1UeXBlEiEKBm1ldHJpYxgLIAEoCzIRLm1semVyby52MS5NZXRyaWMSJQoGb3V0cHV0GAwgASgLMhUubWx6ZXJvLnYxLk91dHB1dFNwZWMSFAoMbGFiZWxfdmFsdWVzGA0gAygJEicKBXRvb2xzGA4gAygLMhgubWx6ZXJvLnYxLlRvb2xDYW5kaWRhdGUSKAoKaW5mZXJlbmNlcxgPIAMoCzIULm1semVyby52MS5JbmZlcmVuY2USFAoMdGV4dF9jb2x1bW5zGBAgAygJEiMKBWpvaW5zGBEgAygLMhQubWx6ZXJvLnYxLlRhYmxlSm9pbhIkCgZpbWFnZXMYEiABKAsyFC5tbHplcm8udjEuSW1hZ2VTcGVjEi4KC3RpbWVfc2VyaWVzGBMgASgLMhkubWx6ZXJvLnYxLlRpbWVTZXJpZXNTcGVjEhoKEmRlcml2ZWRfdHJhaW5fZmlsZRgUIAEoCRIZChFkZXJpdmVkX3Rlc3RfZmlsZRgVIAEoCSq7AQoIRmlsZVJvbGUSGQoVRklMRV9ST0xFX1VOU1BFQ0lGSUVEEAASEwoPRklMRV9ST0xFX1RSQUlOEAESEgoORklMRV9ST0xFX1RFU1QQAhIfChtGSUxFX1JPTEVfU0FNUExFX1NVQk1JU1NJT04QAxIZChVGSUxFX1JPTEVfREVTQ1JJUFRJT04QBBIYChRGSUxFX1JPTEVfT1RIRVJfREFUQRAFEhUKEUZJTEVfUk9MRV9JR05PUkVEEAYqwQEKCkNvbHVtblR5cGUSGwoXQ09MVU1OX1RZUEVfVU5TUEVDSUZJRUQQABIXChNDT0xVTU5fVFlQRV9OVU1FUklDEAESFwoTQ09MVU1OX1RZUEVfSU5URUdFUhACEhcKE0NPTFVNTl9UWVBFX0JPT0xFQU4QAxIbChdDT0xVTU5fVFlQRV9DQVRFR09SSUNBTBAEEhQKEENPTFVNTl9UWVBFX1RFWFQQBRIYChRDT0xVTU5fVFlQRV9EQVRFVElNRRAGKl0KC0ltYWdlTGF5b3V0EhwKGElNQUdFX0xBWU9VVF9VTlNQRUNJRklFRBAAEhgKFElNQUdFX0xBWU9VVF9GT0xERVJTEAESFgoSSU1BR0VfTEFZT1VUX1RBQkxFEAIyWAoRUGVyY2VwdGlvblNlcnZpY2USQwoIUGVyY2VpdmUSGi5tbHplcm8udjEuUGVyY2VpdmVSZXF1ZXN0GhsubWx6ZXJvLnYxLlBlcmNlaXZlUmVzcG9uc2ViBnByb3RvMw", [file_mlzero_v1_common]);
 
 /**
  * @generated from message mlzero.v1.PerceiveRequest
@@ -132,7 +132,8 @@ export type DataFile = Message<"mlzero.v1.DataFile"> & {
   path: string;
 
   /**
-   * "csv", "tsv", "json", "jsonl", "parquet", "text", "other".
+   * "csv", "tsv", "json", "jsonl", "parquet", "xlsx", "text", an image
+   * format ("png", "jpeg", "gif", "bmp", "tiff", "webp", "pnm") in image tasks, "other".
    *
    * @generated from field: string format = 2;
    */
@@ -277,6 +278,216 @@ export const ToolCandidateSchema: GenMessage<ToolCandidate> = /*@__PURE__*/
   messageDesc(file_mlzero_v1_perception, 6);
 
 /**
+ * A side table joined onto the training and test rows: for each row, the
+ * side table's row with the same key adds its other columns (a left join;
+ * rows whose key it lacks get missing values).
+ *
+ * @generated from message mlzero.v1.TableJoin
+ */
+export type TableJoin = Message<"mlzero.v1.TableJoin"> & {
+  /**
+   * The side table, relative to the data folder.
+   *
+   * @generated from field: string file = 1;
+   */
+  file: string;
+
+  /**
+   * Column the main tables and the side table share, unique in the side table.
+   *
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * Columns the join adds, in the side table's order.
+   *
+   * @generated from field: repeated string columns = 3;
+   */
+  columns: string[];
+};
+
+/**
+ * Describes the message mlzero.v1.TableJoin.
+ * Use `create(TableJoinSchema)` to create a new message.
+ */
+export const TableJoinSchema: GenMessage<TableJoin> = /*@__PURE__*/
+  messageDesc(file_mlzero_v1_perception, 7);
+
+/**
+ * Where an image task's images are and what a sample of them looks like.
+ *
+ * @generated from message mlzero.v1.ImageSpec
+ */
+export type ImageSpec = Message<"mlzero.v1.ImageSpec"> & {
+  /**
+   * @generated from field: mlzero.v1.ImageLayout layout = 1;
+   */
+  layout: ImageLayout;
+
+  /**
+   * Folder of the class subfolders (folders) or the folder the tables'
+   * paths are relative to (table), relative to the data folder; "" is the
+   * data folder itself.
+   *
+   * @generated from field: string root = 2;
+   */
+  root: string;
+
+  /**
+   * Column of the train and test tables holding each image's path (table).
+   *
+   * @generated from field: string path_column = 3;
+   */
+  pathColumn: string;
+
+  /**
+   * Folder of the images to predict, relative to the data folder (folders);
+   * predictions name each by its path relative to this folder.
+   *
+   * @generated from field: string test_root = 4;
+   */
+  testRoot: string;
+
+  /**
+   * Image files found for training and to predict.
+   *
+   * @generated from field: uint64 train_images = 5;
+   */
+  trainImages: bigint;
+
+  /**
+   * @generated from field: uint64 test_images = 6;
+   */
+  testImages: bigint;
+
+  /**
+   * What a sample of the files holds: formats read from their headers
+   * ("png", "jpeg", ...), the range of sizes in pixels, and the channel
+   * counts (1 gray, 2 gray and alpha, 3 colour, 4 colour and alpha).
+   *
+   * @generated from field: uint32 sampled = 7;
+   */
+  sampled: number;
+
+  /**
+   * @generated from field: repeated string formats = 8;
+   */
+  formats: string[];
+
+  /**
+   * @generated from field: uint32 min_width = 9;
+   */
+  minWidth: number;
+
+  /**
+   * @generated from field: uint32 max_width = 10;
+   */
+  maxWidth: number;
+
+  /**
+   * @generated from field: uint32 min_height = 11;
+   */
+  minHeight: number;
+
+  /**
+   * @generated from field: uint32 max_height = 12;
+   */
+  maxHeight: number;
+
+  /**
+   * @generated from field: repeated uint32 channels = 13;
+   */
+  channels: number[];
+};
+
+/**
+ * Describes the message mlzero.v1.ImageSpec.
+ * Use `create(ImageSpecSchema)` to create a new message.
+ */
+export const ImageSpecSchema: GenMessage<ImageSpec> = /*@__PURE__*/
+  messageDesc(file_mlzero_v1_perception, 8);
+
+/**
+ * A forecasting task in long format: one row per (item, time stamp), the
+ * label column the value to forecast. problem_type stays REGRESSION.
+ *
+ * @generated from message mlzero.v1.TimeSeriesSpec
+ */
+export type TimeSeriesSpec = Message<"mlzero.v1.TimeSeriesSpec"> & {
+  /**
+   * Column naming the series a row belongs to; empty when there is one series.
+   *
+   * @generated from field: string item_column = 1;
+   */
+  itemColumn: string;
+
+  /**
+   * Column of the time stamps.
+   *
+   * @generated from field: string timestamp_column = 2;
+   */
+  timestampColumn: string;
+
+  /**
+   * Steps to forecast after each item's last training time stamp.
+   *
+   * @generated from field: uint32 horizon = 3;
+   */
+  horizon: number;
+
+  /**
+   * pandas offset alias of one step ("D", "W-SUN", "MS", "h"); empty when
+   * the time stamps are irregular and the program must infer it.
+   *
+   * @generated from field: string frequency = 4;
+   */
+  frequency: string;
+
+  /**
+   * Seasonal period in steps; 0 leaves it to the frequency.
+   *
+   * @generated from field: uint32 season_length = 5;
+   */
+  seasonLength: number;
+
+  /**
+   * Columns whose future values the rows to forecast give (promotions,
+   * holidays), present in the training rows too.
+   *
+   * @generated from field: repeated string known_covariates = 6;
+   */
+  knownCovariates: string[];
+
+  /**
+   * Table of per-item features keyed by item_column, relative to the data
+   * folder; empty when there is none.
+   *
+   * @generated from field: string static_features_file = 7;
+   */
+  staticFeaturesFile: string;
+
+  /**
+   * Series in the training rows read, and among the rows to forecast.
+   *
+   * @generated from field: uint64 train_items = 8;
+   */
+  trainItems: bigint;
+
+  /**
+   * @generated from field: uint64 forecast_items = 9;
+   */
+  forecastItems: bigint;
+};
+
+/**
+ * Describes the message mlzero.v1.TimeSeriesSpec.
+ * Use `create(TimeSeriesSpecSchema)` to create a new message.
+ */
+export const TimeSeriesSpecSchema: GenMessage<TimeSeriesSpec> = /*@__PURE__*/
+  messageDesc(file_mlzero_v1_perception, 9);
+
+/**
  * The typed result of perception: everything later agents need to know.
  *
  * @generated from message mlzero.v1.PerceptualContext
@@ -293,6 +504,12 @@ export type PerceptualContext = Message<"mlzero.v1.PerceptualContext"> & {
   files: DataFile[];
 
   /**
+   * Paths relative to the data folder. In a task whose examples are files
+   * in class folders (images, text files), the folder of the training
+   * examples and the folder of the examples to predict. In a forecast
+   * without a test table, test_file is the sample submission listing the
+   * (item, time stamp) rows to forecast.
+   *
    * @generated from field: string train_file = 3;
    */
   trainFile: string;
@@ -360,6 +577,50 @@ export type PerceptualContext = Message<"mlzero.v1.PerceptualContext"> & {
    * @generated from field: repeated mlzero.v1.Inference inferences = 15;
    */
   inferences: Inference[];
+
+  /**
+   * Free-text feature columns (long, mostly distinct, several words).
+   *
+   * @generated from field: repeated string text_columns = 16;
+   */
+  textColumns: string[];
+
+  /**
+   * Side tables joined onto the training and test rows.
+   *
+   * @generated from field: repeated mlzero.v1.TableJoin joins = 17;
+   */
+  joins: TableJoin[];
+
+  /**
+   * Set for image tasks (modality IMAGE).
+   *
+   * @generated from field: mlzero.v1.ImageSpec images = 18;
+   */
+  images?: ImageSpec | undefined;
+
+  /**
+   * Set for forecasting tasks (modality TIME_SERIES).
+   *
+   * @generated from field: mlzero.v1.TimeSeriesSpec time_series = 19;
+   */
+  timeSeries?: TimeSeriesSpec | undefined;
+
+  /**
+   * Tables perception wrote for programs to read instead of train_file and
+   * test_file (Excel sheets as CSV, joined tables, one text file per
+   * example gathered into rows): CSV files, paths relative to the task's
+   * workspace folder (the data folder's parent), e.g. "derived/train.csv".
+   * Empty when the program reads train_file or test_file as it is.
+   *
+   * @generated from field: string derived_train_file = 20;
+   */
+  derivedTrainFile: string;
+
+  /**
+   * @generated from field: string derived_test_file = 21;
+   */
+  derivedTestFile: string;
 };
 
 /**
@@ -367,7 +628,7 @@ export type PerceptualContext = Message<"mlzero.v1.PerceptualContext"> & {
  * Use `create(PerceptualContextSchema)` to create a new message.
  */
 export const PerceptualContextSchema: GenMessage<PerceptualContext> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_perception, 7);
+  messageDesc(file_mlzero_v1_perception, 10);
 
 /**
  * What a file is for in the task.
@@ -462,6 +723,40 @@ export enum ColumnType {
  */
 export const ColumnTypeSchema: GenEnum<ColumnType> = /*@__PURE__*/
   enumDesc(file_mlzero_v1_perception, 1);
+
+/**
+ * How an image task's examples are laid out.
+ *
+ * @generated from enum mlzero.v1.ImageLayout
+ */
+export enum ImageLayout {
+  /**
+   * @generated from enum value: IMAGE_LAYOUT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * One subfolder per class under root (the subfolder name is the label);
+   * the images to predict sit under test_root.
+   *
+   * @generated from enum value: IMAGE_LAYOUT_FOLDERS = 1;
+   */
+  FOLDERS = 1,
+
+  /**
+   * The training and test tables list each image's path in path_column,
+   * relative to root.
+   *
+   * @generated from enum value: IMAGE_LAYOUT_TABLE = 2;
+   */
+  TABLE = 2,
+}
+
+/**
+ * Describes the enum mlzero.v1.ImageLayout.
+ */
+export const ImageLayoutSchema: GenEnum<ImageLayout> = /*@__PURE__*/
+  enumDesc(file_mlzero_v1_perception, 2);
 
 /**
  * Profiles a raw data folder into a typed perceptual context.
