@@ -107,6 +107,22 @@ describe("perceive: binary task with categoricals, missing values and an AUC des
     expect(inference(context, "metric")?.evidence).toMatch(/area under the ROC curve/);
   });
 
+  it("takes as id a column the description asks for in the output, though its name does not say id", async () => {
+    const train = Array.from({ length: 40 }, (_, i) => [1000 + i, 20 + (i % 30), (i * 7) % 13, 50 + i]);
+    const test = Array.from({ length: 10 }, (_, i) => [2000 + i, 30, i % 13]);
+    const dir = folder({
+      "train.csv": csv(["patient", "age", "bmi", "progression"], train),
+      "test.csv": csv(["patient", "age", "bmi"], test),
+      "description.md": "Predict progression for each patient.\n\nWrite submission.csv with the columns patient and progression.\n",
+    });
+    const context = await perceive({ inputDir: dir, tools: TOOLS });
+    expect(context.idColumn).toBe("patient");
+    expect(context.output).toMatchObject({ columns: ["patient", "progression"], idColumn: "patient" });
+    expect(inference(context, "id_column")?.evidence).toBe(
+      "the description asks for column 'patient' in the output, and it names each row of test.csv",
+    );
+  });
+
   it("lists every visible file with its role and profiles the columns", async () => {
     const context = await perceive({ inputDir: dir, tools: TOOLS });
     expect(context.files.map((file) => [file.path, file.format, file.role])).toEqual([

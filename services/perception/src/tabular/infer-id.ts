@@ -20,14 +20,21 @@ function columnWords(name: string): string[] {
 /**
  * Finds the test table's id column, or `undefined` when it has none: a
  * column the sample submission shares with the test table; else a column
- * with an id-like name whose values are present and unique in every table
- * that has it ("id" itself first); else a text column with a distinct value
- * in every row. A unique numeric column without an id-like name is not
+ * the description asks for in the output (`describedColumns`) that names
+ * every test row uniquely; else a column with an id-like name whose values
+ * are present and unique in every table that has it ("id" itself first);
+ * else a text column with a distinct value in every row. A unique numeric column without an id-like name is not
  * taken, since unique numbers may just as well be a feature, nor is free
  * text (a document is unique, yet it is the feature). `exclude` are columns
  * with another role (a forecast's item and time stamp).
  */
-export function inferId(roles: TabularRoles, label: string, log: InferenceLog, exclude: readonly string[] = []): string | undefined {
+export function inferId(
+  roles: TabularRoles,
+  label: string,
+  log: InferenceLog,
+  exclude: readonly string[] = [],
+  describedColumns: readonly string[] = [],
+): string | undefined {
   const { train, test, sampleSubmission } = roles;
   if (sampleSubmission !== undefined && sampleSubmission !== test) {
     const shared = sampleSubmission.table.columns.find(
@@ -43,6 +50,17 @@ export function inferId(roles: TabularRoles, label: string, log: InferenceLog, e
     !exclude.includes(column) &&
     isUnique(test, column) &&
     (!train.table.columns.includes(column) || isUnique(train, column));
+  const described = describedColumns
+    .map((name) => test.table.columns.find((column) => column.toLowerCase() === name.toLowerCase()))
+    .find((column) => column !== undefined && uniqueEverywhere(column));
+  if (described !== undefined) {
+    log.add(
+      "id_column",
+      described,
+      `the description asks for column '${described}' in the output, and it names each row of ${test.file.path}`,
+    );
+    return described;
+  }
   const named = test.table.columns
     .filter((column) => columnWords(column).some((word) => ID_WORDS.has(word)) && uniqueEverywhere(column))
     .sort((a, b) => Number(b.toLowerCase() === "id") - Number(a.toLowerCase() === "id"));

@@ -1,5 +1,6 @@
 import { InvalidInputError } from "@mlzero/errors";
 import { FileRole, Modality, ProblemType, type Metric, type OutputSpec } from "@mlzero/proto";
+import { outputFromDescription } from "../description-hints.js";
 import { findImagePathColumn, type ImageTable } from "../images/image-path-column.js";
 import type { InferenceLog } from "../inference-log.js";
 import { chooseForecastMetric, chooseMetric } from "../metrics.js";
@@ -66,7 +67,13 @@ export function perceiveTabular(options: PerceiveTabularOptions): TabularTask {
   const images = roles.testIsSampleSubmission ? undefined : findImagePathColumn(train, test, label, options.files);
   const shape = images === undefined ? detectTimeSeries(train, test, label, description, log) : undefined;
   if (roles.testIsSampleSubmission && shape === undefined) throw new InvalidInputError(NO_TEST_FILE);
-  const id = inferId(roles, label, log, shape === undefined ? [] : [shape.timestamp, ...(shape.item === undefined ? [] : [shape.item])]);
+  const id = inferId(
+    roles,
+    label,
+    log,
+    shape === undefined ? [] : [shape.timestamp, ...(shape.item === undefined ? [] : [shape.item])],
+    outputFromDescription(description, options.inputFileNames)?.columns,
+  );
 
   let problemType: ProblemType;
   let labelValues: string[];
