@@ -15,6 +15,7 @@ import {
   type Tool,
 } from "@mlzero/proto";
 import { detectTableFormat } from "@mlzero/tables";
+import type { ClassFolderTask } from "./class-folder-task.js";
 import { findClassFolders, isInside, type ClassFolders } from "./class-folders.js";
 import { joinTables, writeDerivedTable } from "./derived-tables.js";
 import {
@@ -135,6 +136,21 @@ function exampleFolders(files: readonly FolderFile[], isExample: (path: string) 
   return folders !== undefined && (folders.testFiles.length > 0 || alone) ? folders : undefined;
 }
 
+/** The facts a class-folder task states the same way whatever its examples are (images, text files). */
+function classFolderFacts(task: ClassFolderTask): Omit<TaskFacts, "modality" | "roleOf"> {
+  return {
+    trainFile: task.folders.root,
+    testFile: task.folders.testRoot,
+    sampleSubmissionFile: task.sampleSubmission?.file.path ?? "",
+    labelColumn: task.label,
+    idColumn: task.id,
+    problemType: task.problemType,
+    metric: task.metric,
+    output: task.output,
+    labelValues: task.labelValues,
+  };
+}
+
 async function imageFolderFacts(
   folders: ClassFolders,
   tables: readonly TableFile[],
@@ -143,18 +159,9 @@ async function imageFolderFacts(
   log: InferenceLog,
 ): Promise<TaskFacts> {
   const task = await perceiveImageFolders({ folders, tables, description, inputFileNames, log });
-  const { root, testRoot } = task.folders;
   return {
     modality: Modality.IMAGE,
-    trainFile: root,
-    testFile: testRoot,
-    sampleSubmissionFile: task.sampleSubmission?.file.path ?? "",
-    labelColumn: task.label,
-    idColumn: task.id,
-    problemType: task.problemType,
-    metric: task.metric,
-    output: task.output,
-    labelValues: task.labelValues,
+    ...classFolderFacts(task),
     images: task.spec,
     roleOf: (file) => exampleRole(file, folders, isImageFile, imageFormat(file.path)) ?? sampleRole(file, task.sampleSubmission),
   };
@@ -171,15 +178,7 @@ async function textFolderFacts(
   const task = await perceiveTextFolders({ folders, tables, description, inputFileNames, taskDir, log });
   return {
     modality: Modality.TEXT,
-    trainFile: task.folders.root,
-    testFile: task.folders.testRoot,
-    sampleSubmissionFile: task.sampleSubmission?.file.path ?? "",
-    labelColumn: task.label,
-    idColumn: task.id,
-    problemType: task.problemType,
-    metric: task.metric,
-    output: task.output,
-    labelValues: task.labelValues,
+    ...classFolderFacts(task),
     textColumns: [TEXT_COLUMN],
     derivedTrainFile: task.derived?.train ?? "",
     derivedTestFile: task.derived?.test ?? "",

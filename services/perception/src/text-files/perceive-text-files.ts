@@ -1,14 +1,15 @@
 import { open } from "node:fs/promises";
 import { InvalidInputError } from "@mlzero/errors";
-import { ProblemType, type Metric, type OutputSpec } from "@mlzero/proto";
 import type { Cell } from "@mlzero/tables";
-import { relativeTo, type ClassFolders } from "../class-folders.js";
+import {
+  classFoldersPlace,
+  classFolderTask,
+  requireTestFolder,
+  type ClassFolderTask,
+  type ClassFoldersInput,
+} from "../class-folder-task.js";
+import { relativeTo } from "../class-folders.js";
 import { writeDerivedTable } from "../derived-tables.js";
-import { findSampleSubmission, folderOutput } from "../folder-output.js";
-import type { InferenceLog } from "../inference-log.js";
-import { chooseMetric } from "../metrics.js";
-import { inferPositiveClass } from "../tabular/infer-positive-class.js";
-import type { TableFile } from "../tabular/table-file.js";
 import type { FolderFile } from "../walk-folder.js";
 
 /** Most bytes of one example file read: a document longer than this is cut. */
@@ -18,28 +19,15 @@ const MAX_DOCUMENT_BYTES = 1024 * 1024;
 export const TEXT_COLUMN = "text";
 
 /** What perception learns about text files sorted into class folders. */
-export interface TextFolderTask {
-  folders: ClassFolders & { testRoot: string };
-  label: string;
-  id: string;
-  problemType: ProblemType;
-  labelValues: string[];
-  metric: Metric;
-  output: OutputSpec;
-  sampleSubmission?: TableFile;
+export interface TextFolderTask extends ClassFolderTask {
   /** The gathered tables, relative to the task folder; undefined when there was no task folder to write them to. */
   derived?: { train: string; test: string };
 }
 
 /** What {@link perceiveTextFolders} works from. */
-export interface PerceiveTextFoldersOptions {
-  folders: ClassFolders;
-  tables: readonly TableFile[];
-  description: string;
-  inputFileNames: readonly string[];
+export interface PerceiveTextFoldersOptions extends ClassFoldersInput {
   /** The task's workspace folder, where the gathered tables go. */
   taskDir: string | undefined;
-  log: InferenceLog;
 }
 
 /**
@@ -50,15 +38,10 @@ export interface PerceiveTextFoldersOptions {
  * class, the test one with each path (relative to the test folder) and text.
  */
 export async function perceiveTextFolders(options: PerceiveTextFoldersOptions): Promise<TextFolderTask> {
-  const { folders, log } = options;
-  const where = folders.root === "" ? "the data folder" : `${folders.root}/`;
+  const { log } = options;
+  const folders = requireTestFolder(options.folders, { train: "text files", test: "text files" });
+  const where = classFoldersPlace(folders);
   const trainFiles = [...folders.classes.values()].flat();
-  if (folders.testRoot === undefined || folders.testFiles.length === 0) {
-    throw new InvalidInputError(
-      `found ${trainFiles.length} text files in ${folders.classes.size} class folders under ${where} but no text files to predict: put them in a folder named "test"`,
-    );
-  }
-  const testRoot = folders.testRoot;
   const labelValues = [...folders.classes.keys()];
   log.add(
     "modality",
@@ -70,27 +53,9 @@ export async function perceiveTextFolders(options: PerceiveTextFoldersOptions): 
     "folders",
     `${where} holds ${labelValues.length} subfolders of text files, one per class (${labelValues.slice(0, 10).join(", ")})`,
   );
-  log.add("text.test_root", testRoot, `the folder name says it holds the documents to predict (${folders.testFiles.length} files)`);
-  const problemType = labelValues.length === 2 ? ProblemType.BINARY : ProblemType.MULTICLASS;
-  log.add("problem_type", ProblemType[problemType].toLowerCase(), `${labelValues.length} class folders`);
-  const testIds = folders.testFiles.map((file) => relativeTo(file.path, testRoot));
-  const sampleSubmission = findSampleSubmission(options.tables, testIds, log);
-  const { metric, evidence } = chooseMetric(options.description, problemType);
-  log.add("metric", metric.name, evidence);
-  const named = folderOutput({
-    sample: sampleSubmission,
-    testIds,
-    labelValues,
-    description: options.description,
-    inputFileNames: options.inputFileNames,
-    defaults: { id: "file", label: "label" },
-    log,
-  });
-  named.output.positiveClass = inferPositiveClass(
-    { problemType, metric: metric.name, label: named.label, labelValues, sample: sampleSubmission },
-    log,
-  );
-  if (named.id === TEXT_COLUMN || named.label === TEXT_COLUMN) {
+  log.add("text.test_root", folders.testRoot, `the folder name says it holds the documents to predict (${folders.testFiles.length} files)`);
+  const task = classFolderTask({ ...options, folders, defaultId: "file" });
+  if (task.id === TEXT_COLUMN || task.label === TEXT_COLUMN) {
     throw new InvalidInputError(
       `the output column '${TEXT_COLUMN}' is the name the documents are gathered under: rename it in the sample submission`,
     );
@@ -105,29 +70,19 @@ export async function perceiveTextFolders(options: PerceiveTextFoldersOptions): 
       for (const file of files) trainRows.push([relativeTo(file.path, folders.root), await readDocument(file), label]);
     }
     const testRows: Cell[][] = [];
-    for (const file of folders.testFiles) testRows.push([relativeTo(file.path, testRoot), await readDocument(file)]);
+    for (const file of folders.testFiles) testRows.push([relativeTo(file.path, folders.testRoot), await readDocument(file)]);
     derived = {
-      train: await writeDerivedTable(options.taskDir, "train.csv", [named.id, TEXT_COLUMN, named.label], trainRows),
-      test: await writeDerivedTable(options.taskDir, "test.csv", [named.id, TEXT_COLUMN], testRows),
+      train: await writeDerivedTable(options.taskDir, "train.csv", [task.id, TEXT_COLUMN, task.label], trainRows),
+      test: await writeDerivedTable(options.taskDir, "test.csv", [task.id, TEXT_COLUMN], testRows),
     };
     log.add(
       "derived_train_file",
       derived.train,
-      `${trainRows.length} documents gathered into columns ${named.id}, ${TEXT_COLUMN}, ${named.label}`,
+      `${trainRows.length} documents gathered into columns ${task.id}, ${TEXT_COLUMN}, ${task.label}`,
     );
-    log.add("derived_test_file", derived.test, `${testRows.length} documents gathered into columns ${named.id}, ${TEXT_COLUMN}`);
+    log.add("derived_test_file", derived.test, `${testRows.length} documents gathered into columns ${task.id}, ${TEXT_COLUMN}`);
   }
-  return {
-    folders: { ...folders, testRoot },
-    label: named.label,
-    id: named.id,
-    problemType,
-    labelValues,
-    metric,
-    output: named.output,
-    ...(sampleSubmission === undefined ? {} : { sampleSubmission }),
-    ...(derived === undefined ? {} : { derived }),
-  };
+  return { ...task, ...(derived === undefined ? {} : { derived }) };
 }
 
 /** A document's text (its first MiB); bytes that are not UTF-8 become U+FFFD. */
