@@ -7,7 +7,7 @@ OUT ?= out/churn
 
 .PHONY: help
 help: ## List every target
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: setup
 setup: ## Install npm packages (Node 24 included), the Python runtime, and build
@@ -63,7 +63,7 @@ status: ## Show which local cluster processes run and whether each answers its h
 	@scripts/cluster.sh status
 
 .PHONY: bench
-bench: setup ## Benchmark: `mlzero run` per task; tasks/min, control-plane share and per-hop latency, in-process bus vs Kafka
+bench: setup ## Benchmark: `mlzero run` per task; tasks/min, control-plane share and per-hop latency, in-process bus vs Kafka; retrieval recall, MRR and latency
 	@node_modules/.bin/node --disable-warning=TimeoutNegativeWarning tests/dist/bench/run-bench.js
 
 .PHONY: bench-tasks
