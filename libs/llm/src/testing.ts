@@ -8,10 +8,15 @@ export interface RecordedRequest {
   body: unknown;
 }
 
+/** One scripted chat answer: a message (with the token counts to report), or an HTTP error status. */
+export type ScriptedReply = { content: string; promptTokens?: number; completionTokens?: number } | { status: number };
+
 /** What the scripted server answers. */
 export interface ScriptedEndpointOptions {
-  /** The vector for one input text: the model the server plays. */
-  embed(text: string): number[];
+  /** The vector for one input text: the embedding model the server plays (no embeddings route without it). */
+  embed?(text: string): number[];
+  /** Chat answers, taken in order, one per `POST /v1/chat/completions` (no chat route without them). */
+  replies?: ScriptedReply[];
   /** Answer the next N embeddings requests with this HTTP status (e.g. 429, 500) before answering normally. */
   failFirst?: { count: number; status: number };
   /** Reverse the order of `data` in answers, as a server may (clients must sort by `index`). */
@@ -29,7 +34,8 @@ export interface ScriptedEndpoint {
 /**
  * An OpenAI-compatible HTTP server on 127.0.0.1 for tests, so the real
  * `openai` client runs against it end to end: `POST /v1/embeddings` answers
- * with vectors from the given function, in the documented response shape.
+ * with vectors from the given function and `POST /v1/chat/completions` with
+ * the scripted replies in order, in the documented response shapes.
  * A scripted fake of a model endpoint, named as such: no model runs here.
  */
 export async function startScriptedEndpoint(options: ScriptedEndpointOptions): Promise<ScriptedEndpoint> {
@@ -41,10 +47,31 @@ export async function startScriptedEndpoint(options: ScriptedEndpointOptions): P
     requests.push({ method: request.method ?? "", path, authorization: request.headers.authorization, body });
     const send = (status: number, value: unknown) =>
       response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
-    if (request.method !== "POST" || path !== "/v1/embeddings") {
+    if (request.method === "POST" && path === "/v1/chat/completions" && options.replies) {
+      const reply = options.replies.shift();
+      if (!reply) {
+        send(500, { error: { message: "no scripted reply left", type: "server_error" } });
+      } else if ("status" in reply) {
+        send(reply.status, { error: { message: "scripted failure", type: "server_error" } });
+      } else {
+        const { model } = body as { model: string };
+        const usage = { prompt_tokens: reply.promptTokens ?? 0, completion_tokens: reply.completionTokens ?? 0 };
+        send(200, {
+          id: `chatcmpl-${requests.length}`,
+          object: "chat.completion",
+          created: 0,
+          model,
+          choices: [{ index: 0, finish_reason: "stop", message: { role: "assistant", content: reply.content } }],
+          usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+        });
+      }
+      return;
+    }
+    if (request.method !== "POST" || path !== "/v1/embeddings" || !options.embed) {
       send(404, { error: { message: `no route ${request.method} ${path}`, type: "invalid_request_error" } });
       return;
     }
+    const embed = options.embed;
     if (failuresLeft > 0) {
       failuresLeft--;
       send(options.failFirst!.status, { error: { message: "scripted failure", type: "server_error" } });
@@ -52,7 +79,7 @@ export async function startScriptedEndpoint(options: ScriptedEndpointOptions): P
     }
     const { model, input } = body as { model: string; input: string | string[] };
     const texts = Array.isArray(input) ? input : [input];
-    const data = texts.map((text, index) => ({ object: "embedding", index, embedding: options.embed(text) }));
+    const data = texts.map((text, index) => ({ object: "embedding", index, embedding: embed(text) }));
     if (options.shuffle) data.reverse();
     send(200, { object: "list", model, data, usage: { prompt_tokens: texts.length, total_tokens: texts.length } });
   });
