@@ -82,7 +82,7 @@ describe("end to end, one generated task per modality", () => {
       const { report, predictions } = await run(task, "images");
       expect(inferred(report, "modality")).toBe("image");
       expect(inferred(report, "images.layout")).toBe("folders");
-      expect(report.tool).toBe("image-pixels");
+      expect(report.tool).toBe("image-cnn");
       expect(predictions.columns).toEqual(["image", "label"]);
       expect(predictions.totalRows).toBe(task.answers.size);
       const score = accuracy([...task.answers.values()].map(String), predictedFor(predictions, task));

@@ -37,6 +37,7 @@ describe("loadCorpus on the shipped corpus", () => {
       ["text-tfidf", 70],
       ["timeseries-gbm", 70],
       ["sklearn", 60],
+      ["image-cnn", 50],
       ["xgboost", 40],
       ["image-pixels", 30],
       ["baseline", 5],

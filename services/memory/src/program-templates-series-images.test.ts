@@ -11,6 +11,7 @@ import { createSemanticMemory } from "./semantic-memory.js";
 import {
   dailySalesTask,
   monthlyDemandTask,
+  movingShapesTask,
   shapeFoldersTask,
   shapeTableTask,
   writeImageTaskInput,
@@ -18,7 +19,7 @@ import {
   type SeriesTask,
 } from "./synthetic-series-and-images.js";
 import { writeTaskInput } from "./synthetic-tasks.js";
-import { corpus, python, repoRoot, runTemplate, type ProgramRun } from "./template-runner.js";
+import { corpus, python, repoRoot, run, runTemplate, type ProgramRun } from "./template-runner.js";
 
 const hasPython = existsSync(python);
 const timings: string[] = [];
@@ -77,8 +78,15 @@ describe("registry entries of the forecasting and image tools", () => {
       problemTypes: [ProblemType.BINARY, ProblemType.MULTICLASS],
       pythonModule: "sklearn",
     });
-    // A CNN tool, when it comes, must outrank the pixel baseline.
-    expect(tool("image-pixels").priority).toBeLessThan(50);
+    // The CNN outranks the pixel baseline; without torch the analyzer falls back to image-pixels.
+    expect(tool("image-cnn")).toMatchObject({
+      modalities: [Modality.IMAGE],
+      problemTypes: [ProblemType.BINARY, ProblemType.MULTICLASS],
+      pythonModule: "torch",
+      priority: 50,
+    });
+    expect(tool("image-cnn").summary).toMatch(/GPU/);
+    expect(tool("image-pixels").priority).toBeLessThan(tool("image-cnn").priority);
     expect(tool("image-pixels").doesNotCover).toMatch(/move/);
     expect(tool("image-pixels").doesNotCover).toMatch(/CNN/);
   });
@@ -90,7 +98,7 @@ describe("registry entries of the forecasting and image tools", () => {
         .filter((line) => /^[\w.-]+==/.test(line))
         .map((line) => line.split("==") as [string, string]),
     );
-    for (const name of ["timeseries-gbm", "image-pixels"]) {
+    for (const name of ["timeseries-gbm", "image-pixels", "image-cnn"]) {
       for (const requirement of tool(name).requirements) {
         const [library, version] = requirement.split("==");
         expect(version, requirement).toBeTruthy();
@@ -103,7 +111,7 @@ describe("registry entries of the forecasting and image tools", () => {
   it("has tutorials whose sections quote the errors they fix", () => {
     const sections = (name: string) => corpus.chunks.filter((chunk) => chunk.tool === name && chunk.source.startsWith("tutorials/"));
     const titles = (name: string) => sections(name).map((chunk) => chunk.title);
-    for (const name of ["timeseries-gbm", "image-pixels"]) {
+    for (const name of ["timeseries-gbm", "image-pixels", "image-cnn"]) {
       const sources = new Set(sections(name).map((chunk) => chunk.source));
       expect(sources).toContain(`tutorials/${name}/basics.md`);
       expect(sources).toContain(`tutorials/${name}/common-errors.md`);
@@ -112,6 +120,8 @@ describe("registry entries of the forecasting and image tools", () => {
     expect(titles("timeseries-gbm").join("\n")).toMatch(/Input contains NaN/);
     expect(titles("image-pixels").join("\n")).toMatch(/cannot identify image file/);
     expect(titles("image-pixels").join("\n")).toMatch(/cannot reshape array of size/);
+    expect(titles("image-cnn").join("\n")).toMatch(/mat1 and mat2 shapes cannot be multiplied/);
+    expect(titles("image-cnn").join("\n")).toMatch(/CUDA out of memory/);
   });
 });
 
@@ -136,6 +146,9 @@ describe("retrieving the fix for a forecasting or image error message", () => {
       "ValueError: setting an array element with a sequence. The requested array has an inhomogeneous shape after 1 dimensions.",
       /inhomogeneous shape/,
     ],
+    ["RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x4608 and 2048x128)", /mat1 and mat2 shapes cannot be multiplied/],
+    ["RuntimeError: Input type (torch.FloatTensor) and weight type (torch.cuda.FloatTensor) should be the same", /Input type/],
+    ["ValueError: Expected input batch_size (64) to match target batch_size (16).", /Expected input batch_size/],
   ])("finds the section that fixes %j in the top 3", async (query, expected) => {
     const hits = await memory.retrieve(create(RetrieveRequestSchema, { tenant: "t1", query, limit: 3 }));
     const titles = hits.map((hit) => hit.title);
@@ -150,7 +163,7 @@ describe.skipIf(!hasPython)("forecasting and image templates", () => {
   let root: string;
   const taskDir = (task: { name: string }): string => path.join(root, task.name);
   const series = { daily: dailySalesTask(), monthly: monthlyDemandTask() };
-  const images = { folders: shapeFoldersTask(), table: shapeTableTask() };
+  const images = { folders: shapeFoldersTask(), table: shapeTableTask(), moving: movingShapesTask() };
 
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), "mlzero-series-images-"));
@@ -220,14 +233,17 @@ describe.skipIf(!hasPython)("forecasting and image templates", () => {
     expect(result.stdout).not.toContain(RESULT_MARKER);
   }, 150_000);
 
-  /** Runs the image template and checks the predictions on the test images against the truth. */
-  async function expectImages(task: ImageTask, passes: (score: number) => boolean): Promise<void> {
+  /** Runs an image template and checks the predictions on the test images against the truth; returns the test accuracy. */
+  async function expectImages(
+    task: ImageTask,
+    passes: (score: number) => boolean,
+    tool = "image-pixels",
+    minAccuracy = 0.7,
+  ): Promise<{ reported: ProgramResult; accuracy: number }> {
     const { config } = task;
-    const result = await runTemplate(taskDir(task), "image-pixels", config);
+    const result = await runTemplate(taskDir(task), tool, config);
     const reported = expectResult(result, config);
-    timings.push(
-      `image-pixels ${task.name}: ${result.seconds.toFixed(1)} s, ${config.metric} ${reported.score.toFixed(4)} (${reported.model})`,
-    );
+    timings.push(`${tool} ${task.name}: ${result.seconds.toFixed(1)} s, ${config.metric} ${reported.score.toFixed(4)} (${reported.model})`);
     expect(result.seconds).toBeLessThan(60);
     expect(passes(reported.score), `${config.metric} = ${reported.score}`).toBe(true);
 
@@ -243,8 +259,10 @@ describe.skipIf(!hasPython)("forecasting and image templates", () => {
     expect(new Set(predicted)).toEqual(new Set(config.label_values));
     // Chance is 1/3 with three balanced classes.
     const accuracy = predicted.filter((label, index) => label === task.testTruth[index]).length / predicted.length;
-    expect(accuracy).toBeGreaterThan(0.7);
+    timings.push(`${tool} ${task.name}: test accuracy ${accuracy.toFixed(3)}`);
+    expect(accuracy).toBeGreaterThan(minAccuracy);
     await expectOnlyPredictions(result, config);
+    return { reported, accuracy };
   }
 
   it("image-pixels classifies shapes in class folders of mixed modes and sizes, skipping a broken file (accuracy)", async () => {
@@ -255,4 +273,22 @@ describe.skipIf(!hasPython)("forecasting and image templates", () => {
     // log_loss of the class priors is ln 3 = 1.10.
     await expectImages(images.table, (score) => score < 0.6);
   }, 150_000);
+
+  it("image-cnn classifies shapes in class folders of mixed modes and sizes, skipping a broken file (accuracy)", async () => {
+    await expectImages(images.folders, (score) => score > 0.7, "image-cnn");
+  }, 150_000);
+
+  it("image-cnn classifies grayscale shapes listed in a CSV, with class probabilities (log_loss)", async () => {
+    await expectImages(images.table, (score) => score < 0.6, "image-cnn");
+  }, 150_000);
+
+  it("image-cnn finds small shapes anywhere in the frame, beside image-pixels on the same task (accuracy)", async () => {
+    // Chance is 1/3: the CNN must clearly beat it, on validation and on the test images.
+    const cnn = await expectImages(images.moving, (score) => score > 0.75, "image-cnn", 0.75);
+    const pixels = await expectImages(images.moving, () => true, "image-pixels", 0);
+    console.info(
+      `moving shapes: image-cnn validation accuracy ${cnn.reported.score.toFixed(3)}, test ${cnn.accuracy.toFixed(3)}; ` +
+        `image-pixels validation ${pixels.reported.score.toFixed(3)}, test ${pixels.accuracy.toFixed(3)}`,
+    );
+  }, 300_000);
 });

@@ -267,15 +267,32 @@ function luminance([red, green, blue]: [number, number, number]): number {
   return 0.299 * red + 0.587 * green + 0.114 * blue;
 }
 
+/** How big the shapes are: half-size as a fraction of the shorter side, from `min` to `min + spread`. */
+interface ShapeScale {
+  min: number;
+  spread: number;
+}
+
+const LARGE_SHAPES: ShapeScale = { min: 0.2, spread: 0.12 };
+/** Small shapes leave room to wander: the same class sits anywhere in a mostly empty frame. */
+const SMALL_SHAPES: ShapeScale = { min: 0.1, spread: 0.06 };
+
 /** A random shape, colours with enough contrast, anywhere in the frame. */
-function shapeSpec(uniform: () => number, file: string, shape: ImageSpec["shape"], mode: string, size: [number, number]): ImageSpec {
+function shapeSpec(
+  uniform: () => number,
+  file: string,
+  shape: ImageSpec["shape"],
+  mode: string,
+  size: [number, number],
+  scale: ShapeScale = LARGE_SHAPES,
+): ImageSpec {
   let background = colour(uniform);
   let foreground = colour(uniform);
   while (Math.abs(luminance(background) - luminance(foreground)) < 70) {
     background = colour(uniform);
     foreground = colour(uniform);
   }
-  const radius = 0.2 + 0.12 * uniform();
+  const radius = scale.min + scale.spread * uniform();
   return {
     file,
     shape,
@@ -391,6 +408,52 @@ export function shapeTableTask(perClass = 70, testImages = 60): ImageTask {
       class_probabilities: true,
       label_values: [...SHAPES],
       images: { layout: "csv", root: "../input/images", path_column: "file", test_root: null },
+    },
+    testIds,
+    testTruth,
+  };
+}
+
+/**
+ * Small shapes (a fifth to a third of the frame across) at random positions in
+ * 32x32 RGB images, in class folders with a test folder: the class is the
+ * shape, wherever it sits, so a model must find it anywhere in the frame
+ * (convolutions with pooling are built for this; flattened pixels are not).
+ */
+export function movingShapesTask(perClass = 150, testImages = 90): ImageTask {
+  const uniform = random(505);
+  const images: ImageSpec[] = [];
+  for (const shape of SHAPES) {
+    for (let index = 0; index < perClass; index++) {
+      images.push(shapeSpec(uniform, `train/${shape}/${shape}_${index}.png`, shape, "RGB", [32, 32], SMALL_SHAPES));
+    }
+  }
+  const testIds: string[] = [];
+  const testTruth: string[] = [];
+  for (let index = 0; index < testImages; index++) {
+    const shape = SHAPES[index % SHAPES.length]!;
+    const name = `m_${String(index).padStart(3, "0")}.png`;
+    images.push(shapeSpec(uniform, `test/${name}`, shape, "RGB", [32, 32], SMALL_SHAPES));
+    testIds.push(name);
+    testTruth.push(shape);
+  }
+  return {
+    name: "moving-shapes",
+    files: {},
+    images,
+    config: {
+      ...baseConfig(),
+      train_path: "../input/train",
+      test_path: "../input/test",
+      train_format: "",
+      test_format: "",
+      label_column: "label",
+      id_column: "image",
+      problem_type: "multiclass",
+      metric: "accuracy",
+      output_columns: ["image", "label"],
+      label_values: [...SHAPES],
+      images: { layout: "folders", root: "../input/train", path_column: null, test_root: "../input/test" },
     },
     testIds,
     testTruth,

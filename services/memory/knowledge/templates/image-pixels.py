@@ -12,9 +12,11 @@ when no CNN is available: weak when objects move around the frame.
 # mlzero:include common.py
 
 
+# mlzero:include image_io.py
+
+
 import warnings
 
-from PIL import Image, ImageOps, UnidentifiedImageError
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -23,127 +25,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-IMAGES = CONFIG.get("images") or {}
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 SIZE = {0: 32, 1: 24}.get(REDUCE, 16)
 # Images per class at most: fewer after an out-of-memory failure or a timeout.
 PER_CLASS = {0: 5000, 1: 2000}.get(REDUCE, 500)
 ORIENTATION_BINS = 9
-# Huge scans are shrunk while decoding (draft), so the decompression-bomb guard only needs to stop absurd files.
-Image.MAX_IMAGE_PIXELS = 400_000_000
-
-
-def is_image(name):
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in EXTENSIONS
-
-
-def files_under(folder):
-    """Image files below `folder`, as sorted paths relative to it."""
-    found = []
-    for directory, subfolders, names in os.walk(folder):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        found += [os.path.relpath(os.path.join(directory, name), folder) for name in names if is_image(name)]
-    return sorted(path.replace(os.sep, "/") for path in found)
-
-
-def resolve(path):
-    """A path from a table, relative to the images root unless it is absolute."""
-    path = str(path)
-    return path if os.path.isabs(path) else os.path.join(IMAGES["root"], path)
-
-
-def training_images():
-    """(paths, labels) of the labelled images."""
-    root = IMAGES.get("root")
-    if not root or not os.path.isdir(root):
-        raise FileNotFoundError(f"images.root {root!r} is not a folder")
-    if IMAGES.get("layout") == "folders":
-        paths, labels = [], []
-        classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
-        for label in classes:
-            for relative in files_under(os.path.join(root, label)):
-                paths.append(os.path.join(root, label, relative))
-                labels.append(label)
-        stray = [name for name in os.listdir(root) if is_image(name)]
-        if stray:
-            warn(f"{len(stray)} images sit directly in {root}, outside any class folder; they are not used")
-        return paths, pd.Series(labels, dtype=object)
-    table = read_table(CONFIG["train_path"], CONFIG["train_format"])
-    column, label = IMAGES.get("path_column"), CONFIG["label_column"]
-    for name in (column, label):
-        if name not in table.columns:
-            raise KeyError(f"column {name!r} not found in the training table; columns: {list(table.columns)}")
-    table = table[table[label].notna() & table[column].notna()]
-    target = table[label]
-    if pd.api.types.is_float_dtype(target) and (target % 1 == 0).all():
-        target = target.astype("int64")
-    return [resolve(p) for p in table[column]], target.reset_index(drop=True)
-
-
-def test_images():
-    """(paths, table with the id column or None) of the images to predict."""
-    test_root = IMAGES.get("test_root")
-    id_column = CONFIG["id_column"]
-    if test_root:
-        relative = files_under(test_root)
-        if not relative:
-            raise FileNotFoundError(f"no image files under images.test_root {test_root!r}")
-        table = pd.DataFrame({id_column: relative}) if id_column else pd.DataFrame(index=range(len(relative)))
-        return [os.path.join(test_root, p) for p in relative], table
-    table = read_table(CONFIG["test_path"], CONFIG["test_format"])
-    column = IMAGES.get("path_column")
-    if column not in table.columns:
-        raise KeyError(f"image path column {column!r} not found in the test table; columns: {list(table.columns)}")
-    return [resolve(p) for p in table[column]], table
-
-
-def cap_per_class(paths, labels):
-    """At most PER_CLASS images of each class, a seeded sample."""
-    if labels.value_counts().max() <= PER_CLASS:
-        return paths, labels
-    rng = np.random.default_rng(SEED)
-    keep = []
-    for index in labels.groupby(labels).groups.values():
-        keep += rng.choice(np.asarray(index), size=min(len(index), PER_CLASS), replace=False).tolist()
-    keep = sorted(keep)
-    warn(f"reduce_level {REDUCE}: using at most {PER_CLASS} images per class ({len(keep)} of {len(labels)})")
-    return [paths[i] for i in keep], labels.iloc[keep].reset_index(drop=True)
-
-
-def common_mode(paths):
-    """"L" when every sampled image is grayscale, else "RGB"."""
-    rng = np.random.default_rng(SEED)
-    sample = rng.choice(len(paths), size=min(200, len(paths)), replace=False)
-    for index in sample:
-        try:
-            with Image.open(paths[index]) as image:
-                if image.mode not in GRAY_MODES:
-                    return "RGB"
-        except (OSError, UnidentifiedImageError):
-            continue
-    return "L"
-
-
-def load(path, mode):
-    """One image as a float array SIZE x SIZE x channels in [0, 1]."""
-    with Image.open(path) as image:
-        image.draft(mode, (SIZE * 2, SIZE * 2))  # JPEG decodes at a fraction of its size
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            # 16-bit and float images: stretch to 0..255 instead of clipping.
-            values = np.asarray(image, dtype="float64")
-            low, high = np.nanmin(values), np.nanmax(values)
-            image = Image.fromarray(((values - low) / max(high - low, 1e-12) * 255).astype("uint8"), "L")
-        if image.mode == "P" or image.mode == "PA":
-            image = image.convert("RGBA")
-        if image.mode in ("RGBA", "LA") or "transparency" in image.info:
-            image = image.convert("RGBA")
-            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(white, image)
-        image = image.convert(mode).resize((SIZE, SIZE), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        pixels = np.asarray(image, dtype="float32") / 255.0
-    return pixels.reshape(SIZE, SIZE, -1)
 
 
 def describe(pixels):
@@ -169,26 +54,9 @@ def describe(pixels):
 
 def featurise(paths, mode, deadline, what):
     """(pixels, statistics, readable mask); an unreadable image gives a row of NaN."""
-    pixel_rows, stat_rows, readable = [], [], np.ones(len(paths), dtype=bool)
-    failures = []
-    for index, path in enumerate(paths):
-        try:
-            pixels = load(path, mode)
-            pixel_rows.append(pixels.ravel())
-            stat_rows.append(describe(pixels))
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
-            readable[index] = False
-            failures.append(f"{path}: {type(error).__name__}: {error}")
-            pixel_rows.append(None)
-            stat_rows.append(None)
-        if index % 2000 == 1999:
-            say(f"loaded {index + 1} of {len(paths)} {what} images")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"loading {what} images takes longer than the time budget; retry with a higher reduce_level")
-    if failures:
-        warn(f"{len(failures)} unreadable {what} images, e.g. {failures[0]}")
-    if not readable.any():
-        raise ValueError(f"none of the {len(paths)} {what} images could be read")
+    images, readable = load_images(paths, mode, SIZE, deadline, what)
+    pixel_rows = [None if pixels is None else pixels.ravel() for pixels in images]
+    stat_rows = [None if pixels is None else describe(pixels) for pixels in images]
     width = next(len(row) for row in pixel_rows if row is not None)
     stat_width = next(len(row) for row in stat_rows if row is not None)
     pixels = np.vstack([row if row is not None else np.full(width, np.nan, "float32") for row in pixel_rows])
@@ -219,12 +87,11 @@ def main():
     start, deadline = start_clock()
     np.random.seed(SEED)
     warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
-    if IMAGES.get("layout") not in ("folders", "csv"):
-        raise ValueError(f"this template needs CONFIG['images'] with layout 'folders' or 'csv', got {IMAGES!r}")
+    check_images_block()
     paths, labels = training_images()
     if not paths:
         raise FileNotFoundError(f"no labelled images found under {IMAGES['root']!r}")
-    paths, labels = cap_per_class(paths, labels)
+    paths, labels = cap_per_class(paths, labels, PER_CLASS)
     # Below some 20k images one thread is faster than several: the work per call is small, and
     # OpenMP and BLAS threads that wait for a busy core spin instead of working.
     threadpool_limits(limits=N_JOBS if len(paths) >= 20_000 else 1)
