@@ -9,13 +9,12 @@ import {
 } from "@mlzero/bus";
 import { FailedPreconditionError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
-import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { readDeadLetters } from "./dead-letters.js";
 import { ensureTopics } from "./ensure-topics.js";
+import { createKafkaClient } from "./kafka-client.js";
 import { KAFKA_RETRY } from "./kafka-retry.js";
 import { KafkaUnavailableError } from "./kafka-unavailable-error.js";
 import { eventHeaders } from "./kafka-headers.js";
-import { kafkajsLogCreator } from "./kafkajs-log-creator.js";
 import { startKafkaSubscription } from "./kafka-subscription.js";
 import { createRecentIds, type RecentIds } from "./recent-ids.js";
 import { createSerialProducer } from "./serial-producer.js";
@@ -69,22 +68,7 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<EventBus
     concurrency: options.concurrency ?? partitions,
     retry: KAFKA_RETRY,
   };
-  const kafka = new Kafka({
-    clientId: options.clientId,
-    brokers: options.brokers,
-    logLevel: logLevel.WARN,
-    logCreator: kafkajsLogCreator(logger),
-    retry: KAFKA_RETRY,
-  });
-  const admin = kafka.admin();
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    // Java's murmur2 partitioning, so any Kafka client places a task's events alike.
-    createPartitioner: Partitioners.DefaultPartitioner,
-    retry: KAFKA_RETRY,
-  });
+  const { kafka, admin, producer } = createKafkaClient({ clientId: options.clientId, brokers: options.brokers, logger });
   try {
     await admin.connect();
   } catch (error) {

@@ -1,10 +1,9 @@
 import { FailedPreconditionError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
-import { Kafka, logLevel, Partitioners, type PartitionMetadata } from "kafkajs";
+import { Partitioners, type PartitionMetadata } from "kafkajs";
 import { ensureTopics } from "./ensure-topics.js";
-import { KAFKA_RETRY } from "./kafka-retry.js";
+import { createKafkaClient } from "./kafka-client.js";
 import { KafkaUnavailableError } from "./kafka-unavailable-error.js";
-import { kafkajsLogCreator } from "./kafkajs-log-creator.js";
 import { readTopicToEnd } from "./read-to-end.js";
 import { createSerialProducer } from "./serial-producer.js";
 
@@ -71,21 +70,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  */
 export function createKafkaCompactedTopic(options: KafkaCompactedTopicOptions): CompactedTopic {
   const { logger, topic } = options;
-  const kafka = new Kafka({
-    clientId: options.clientId,
-    brokers: options.brokers,
-    logLevel: logLevel.WARN,
-    logCreator: kafkajsLogCreator(logger),
-    retry: KAFKA_RETRY,
-  });
-  const admin = kafka.admin();
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    retry: KAFKA_RETRY,
-  });
+  const { kafka, admin, producer } = createKafkaClient({ clientId: options.clientId, brokers: options.brokers, logger });
   const serial = createSerialProducer(producer);
   // Java's murmur2 partitioning of the partition key, as for the bus's events.
   const partitionOf = Partitioners.DefaultPartitioner();

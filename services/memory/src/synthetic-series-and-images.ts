@@ -308,6 +308,24 @@ function shapeSpec(
   };
 }
 
+/** The config of a shapes task given as class folders: train/<shape>/ and a flat test/ folder. */
+function shapeFoldersConfig(): ProgramConfig {
+  return {
+    ...baseConfig(),
+    train_path: "../input/train",
+    test_path: "../input/test",
+    train_format: "",
+    test_format: "",
+    label_column: "label",
+    id_column: "image",
+    problem_type: "multiclass",
+    metric: "accuracy",
+    output_columns: ["image", "label"],
+    label_values: [...SHAPES],
+    images: { layout: "folders", root: "../input/train", path_column: null, test_root: "../input/test" },
+  };
+}
+
 /**
  * Three classes of shapes in class subfolders (`train/<shape>/`), colours and
  * positions random, saved in mixed modes (RGB, RGBA, palette P, grayscale L)
@@ -345,20 +363,7 @@ export function shapeFoldersTask(perClass = 60, testImages = 60): ImageTask {
     name: "shape-folders",
     files: { "train/square/broken.png": "this is not a PNG file\n", "train/notes.txt": "shapes, one folder per class\n" },
     images,
-    config: {
-      ...baseConfig(),
-      train_path: "../input/train",
-      test_path: "../input/test",
-      train_format: "",
-      test_format: "",
-      label_column: "label",
-      id_column: "image",
-      problem_type: "multiclass",
-      metric: "accuracy",
-      output_columns: ["image", "label"],
-      label_values: [...SHAPES],
-      images: { layout: "folders", root: "../input/train", path_column: null, test_root: "../input/test" },
-    },
+    config: shapeFoldersConfig(),
     testIds,
     testTruth,
   };
@@ -441,20 +446,7 @@ export function movingShapesTask(perClass = 150, testImages = 90): ImageTask {
     name: "moving-shapes",
     files: {},
     images,
-    config: {
-      ...baseConfig(),
-      train_path: "../input/train",
-      test_path: "../input/test",
-      train_format: "",
-      test_format: "",
-      label_column: "label",
-      id_column: "image",
-      problem_type: "multiclass",
-      metric: "accuracy",
-      output_columns: ["image", "label"],
-      label_values: [...SHAPES],
-      images: { layout: "folders", root: "../input/train", path_column: null, test_root: "../input/test" },
-    },
+    config: shapeFoldersConfig(),
     testIds,
     testTruth,
   };

@@ -145,11 +145,7 @@ def main():
     else:
         torch.set_num_threads(N_JOBS)
     warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
-    check_images_block()
-    paths, labels = training_images()
-    if not paths:
-        raise FileNotFoundError(f"no labelled images found under {IMAGES['root']!r}")
-    paths, labels = cap_per_class(paths, labels, PER_CLASS)
+    paths, labels = labelled_images(PER_CLASS)
     test_paths, test = test_images()
     mode = common_mode(paths)
     device = torch.cuda.get_device_name(0) if CUDA else f"CPU, {N_JOBS} threads"

@@ -87,11 +87,7 @@ def main():
     start, deadline = start_clock()
     np.random.seed(SEED)
     warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
-    check_images_block()
-    paths, labels = training_images()
-    if not paths:
-        raise FileNotFoundError(f"no labelled images found under {IMAGES['root']!r}")
-    paths, labels = cap_per_class(paths, labels, PER_CLASS)
+    paths, labels = labelled_images(PER_CLASS)
     # Below some 20k images one thread is faster than several: the work per call is small, and
     # OpenMP and BLAS threads that wait for a busy core spin instead of working.
     threadpool_limits(limits=N_JOBS if len(paths) >= 20_000 else 1)

@@ -94,6 +94,15 @@ def cap_per_class(paths, labels, per_class):
     return [paths[i] for i in keep], labels.iloc[keep].reset_index(drop=True)
 
 
+def labelled_images(per_class):
+    """The training images and their labels, at most `per_class` of each class; an error when there are none."""
+    check_images_block()
+    paths, labels = training_images()
+    if not paths:
+        raise FileNotFoundError(f"no labelled images found under {IMAGES['root']!r}")
+    return cap_per_class(paths, labels, per_class)
+
+
 def common_mode(paths):
     """"L" when every sampled image is grayscale, else "RGB"."""
     rng = np.random.default_rng(SEED)
