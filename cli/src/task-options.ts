@@ -14,6 +14,7 @@ export interface TaskOptions {
   iterationTimeLimitSeconds: number | undefined;
   description: string;
   tool: string;
+  gpus: number;
 }
 
 /** The flags of {@link TaskOptions}, for `parseArgs`. */
@@ -24,6 +25,7 @@ export const TASK_FLAGS = {
   description: { type: "string" },
   "description-file": { type: "string" },
   tool: { type: "string" },
+  gpus: { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
 /** What each budget flag defaults to, as the command's usage says it. */
@@ -40,7 +42,9 @@ export function taskFlagsUsage(defaults: TaskFlagDefaults): string {
   --iteration-time-limit SECONDS  limit for one program run (${defaults.iterationTimeLimit})
   --description TEXT           what the task is, in a few lines
   --description-file FILE      the same, from a file
-  --tool NAME                  a tool to try first (e.g. lightgbm, autogluon, sklearn)`;
+  --tool NAME                  a tool to try first (e.g. lightgbm, autogluon, sklearn)
+  --gpus N                     GPUs for each program run; with 1 or more the GPU variants
+                               (image-timm, text-transformer) are ranked first (default 0)`;
 }
 
 /** `parseArgs` in strict mode; a mistake is an InvalidInputError with its first line. */
@@ -80,6 +84,7 @@ export async function taskOptionsFrom(command: string, values: TaskFlagValues, p
     iterationTimeLimitSeconds: optionalNumber(values["iteration-time-limit"], "--iteration-time-limit", false),
     description,
     tool: values.tool ?? "",
+    gpus: gpuCount(values.gpus),
   };
 }
 
@@ -98,8 +103,15 @@ export function taskSpecFrom(options: TaskOptions): MessageInitShape<typeof Task
       timeLimit: seconds(options.timeLimitSeconds),
       iterationTimeLimit: seconds(options.iterationTimeLimitSeconds),
       toolHint: options.tool,
+      gpus: options.gpus,
     },
   };
+}
+
+/** GPUs per run from `--gpus`: a whole number, 0 (the default) for none. */
+function gpuCount(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === "0") return 0;
+  return optionalNumber(raw, "--gpus", true)!;
 }
 
 /** A positive number from a flag, or undefined when the flag is absent. */

@@ -62,5 +62,6 @@ describe("mlzero run on bad input", () => {
   it("bad flags", async () => {
     expectOneLineError(await runCli(["run", root, "--out", root, "--max-iterations", "zero"]), /--max-iterations must be a positive/);
     expectOneLineError(await runCli(["run", root]), /needs --out/);
+    expectOneLineError(await runCli(["run", root, "--out", root, "--gpus", "1.5"]), /--gpus must be a positive whole number/);
   });
 });

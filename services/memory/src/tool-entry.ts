@@ -35,6 +35,8 @@ export const toolEntrySchema = z.strictObject({
   covers: z.string().min(1),
   does_not_cover: z.string().min(1),
   rules: z.array(z.string().min(1)),
+  /** A GPU variant: perception ranks it only when the task's runs get a GPU. */
+  needs_gpu: z.boolean().default(false),
 });
 
 /** A validated registry entry. */
@@ -53,6 +55,7 @@ export function toolMessage(entry: ToolEntry): Tool {
     covers: entry.covers,
     doesNotCover: entry.does_not_cover,
     rules: entry.rules,
+    needsGpu: entry.needs_gpu,
   });
 }
 
@@ -65,6 +68,7 @@ export function toolText(entry: ToolEntry): string {
     `Requirements: ${entry.requirements.join(", ")}`,
     `Modalities: ${entry.modalities.join(", ")}`,
     `Problem types: ${entry.problem_types.join(", ")}`,
+    `Needs a GPU: ${entry.needs_gpu ? "yes" : "no"}`,
     `Covers: ${entry.covers}`,
     `Does not cover: ${entry.does_not_cover}`,
     "Rules:",

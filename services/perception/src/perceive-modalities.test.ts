@@ -18,6 +18,7 @@ const TOOLS = [
   create(ToolSchema, { name: "text-tfidf", modalities: [Modality.TEXT, Modality.MULTIMODAL], problemTypes: ALL, priority: 70 }),
   create(ToolSchema, { name: "timeseries-gbm", modalities: [Modality.TIME_SERIES], problemTypes: [REGRESSION], priority: 70 }),
   create(ToolSchema, { name: "image-pixels", modalities: [Modality.IMAGE], problemTypes: [BINARY, MULTICLASS], priority: 30 }),
+  create(ToolSchema, { name: "image-timm", modalities: [Modality.IMAGE], problemTypes: [BINARY, MULTICLASS], priority: 95, needsGpu: true }),
 ];
 
 const roots: string[] = [];
@@ -93,6 +94,13 @@ describe("perceive: images in class folders", () => {
     expect(context.output).toMatchObject({ fileName: "submission.csv", columns: ["file", "animal"], idColumn: "file", positiveClass: "" });
     expect(evidence(context, "id_column")).toBe("column 'file' of sample_submission.csv holds the paths of the examples to predict");
     expect(context.tools.map((tool) => tool.name)).toEqual(["image-pixels"]);
+    expect(evidence(context, "tools")).toBe("runs get no GPU (Budget.gpus is 0), so GPU-variant tools are left out");
+  });
+
+  it("ranks the GPU variant first when the runs get a GPU", async () => {
+    const context = await perceive({ inputDir: dir, tools: TOOLS, gpus: 1 });
+    expect(context.tools.map((tool) => tool.name)).toEqual(["image-timm", "image-pixels"]);
+    expect(evidence(context, "tools")).toBeUndefined();
   });
 
   it("records what a sample of the images holds, and the files that are no images", async () => {

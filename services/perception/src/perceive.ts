@@ -49,6 +49,8 @@ export interface PerceiveOptions {
   toolHint?: string;
   /** The tool registry (memory's ListTools). */
   tools: Tool[];
+  /** GPUs each program run gets (the task's Budget.gpus): GPU-variant tools are ranked only when > 0. */
+  gpus?: number;
   /**
    * The task's workspace folder (the data folder's parent). Tables derived
    * for the programs (Excel sheets as CSV, joined tables, text files
@@ -112,8 +114,11 @@ export async function perceive(options: PerceiveOptions): Promise<PerceptualCont
     facts = await tabularFacts(perceiveTabular({ tables, description: fullDescription, inputFileNames, files, log }), options.taskDir, log);
   }
 
-  const tools = rankTools(options.tools, facts.modality, facts.problemType!, hinted);
+  const gpus = options.gpus ?? 0;
+  const tools = rankTools(options.tools, facts.modality, facts.problemType!, hinted, gpus);
   if (tools.length === 0) log.add("tools", "", "no registry tool covers this modality and problem type");
+  else if (gpus === 0 && options.tools.some((tool) => tool.needsGpu && tools.every((candidate) => candidate.name !== tool.name)))
+    log.add("tools", tools[0]!.name, "runs get no GPU (Budget.gpus is 0), so GPU-variant tools are left out");
   const byPath = new Map(tables.map((table) => [table.file.path, table]));
   const { roleOf, ...context } = facts;
   return create(PerceptualContextSchema, {

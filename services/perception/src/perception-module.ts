@@ -17,7 +17,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { serve } from "@mlzero/rpc";
 import type { ServiceModule } from "@mlzero/service";
 import { taskWorkspace } from "@mlzero/workspace";
-import { perceive } from "./perceive.js";
+import { perceive, type PerceiveOptions } from "./perceive.js";
 
 /** The part of the memory service perception uses: the tool registry. */
 export interface ToolRegistry {
@@ -48,15 +48,15 @@ export interface PerceptionModuleOptions {
 export function createPerceptionModule({ bus, logger, memory, workspaceRoot }: PerceptionModuleOptions): ServiceModule {
   const finished = new FinishedTasks();
   const perceived = new ProcessedSet();
-  const perceiveFolder = async (inputDir: string, description: string, toolHint: string, taskDir?: string) =>
-    perceive({ inputDir, description, toolHint, tools: (await memory.listTools({})).tools, ...(taskDir === undefined ? {} : { taskDir }) });
+  const perceiveFolder = async (options: Omit<PerceiveOptions, "tools">) => perceive({ ...options, tools: (await memory.listTools({})).tools });
 
   return {
     name: "perception",
     grpc: [
       serve(PerceptionService, {
         async perceive(request) {
-          return { context: await perceiveFolder(request.inputDir, request.description, request.toolHint) };
+          const { inputDir, description, toolHint, gpus } = request;
+          return { context: await perceiveFolder({ inputDir, description, toolHint, gpus }) };
         },
       }),
     ],
@@ -71,12 +71,13 @@ export function createPerceptionModule({ bus, logger, memory, workspaceRoot }: P
             failTaskOnDomainError(bus, envelope, event.task, async () => {
               const workspace = taskWorkspace(workspaceRoot, envelope.tenant, envelope.taskId);
               // Tables derived for the programs (Excel as CSV, joins) go beside the read-only input.
-              const context = await perceiveFolder(
-                workspace.inputDir,
-                spec?.description ?? "",
-                spec?.budget?.toolHint ?? "",
-                workspace.taskDir,
-              );
+              const context = await perceiveFolder({
+                inputDir: workspace.inputDir,
+                description: spec?.description ?? "",
+                toolHint: spec?.budget?.toolHint ?? "",
+                gpus: spec?.budget?.gpus ?? 0,
+                taskDir: workspace.taskDir,
+              });
               logger.info(
                 {
                   taskId: envelope.taskId,

@@ -31,20 +31,32 @@ const FALLBACK_MODALITIES: Partial<Record<Modality, Modality[]>> = {
  * problem type, by priority (higher first, then by name so the order is
  * stable), then those of its fallback modalities (tabular tools for text
  * in tables) the same way; a hinted tool goes first whatever it covers,
- * since the user asked for it. The score is the tool's priority.
+ * since the user asked for it. GPU variants are ranked only when the runs
+ * get a GPU (`gpus` > 0). The score is the tool's priority.
  */
-export function rankTools(tools: readonly Tool[], modality: Modality, problemType: ProblemType, hinted: Tool | undefined): ToolCandidate[] {
+export function rankTools(
+  tools: readonly Tool[],
+  modality: Modality,
+  problemType: ProblemType,
+  hinted: Tool | undefined,
+  gpus: number,
+): ToolCandidate[] {
   const kind = ProblemType[problemType].toLowerCase();
   const ranked: ToolCandidate[] = [];
   const listed = new Set<Tool>(hinted === undefined ? [] : [hinted]);
   for (const covered of [modality, ...(FALLBACK_MODALITIES[modality] ?? [])]) {
     const name = Modality[covered].toLowerCase();
-    const reason = (tool: Tool) =>
-      covered === modality
-        ? `covers ${name} ${kind} (priority ${tool.priority})`
-        : `covers ${name} ${kind}, a fallback for ${Modality[modality].toLowerCase()} data (priority ${tool.priority})`;
+    const reason = (tool: Tool) => {
+      const scope = tool.needsGpu ? `${name} ${kind} on the GPU` : `${name} ${kind}`;
+      return covered === modality
+        ? `covers ${scope} (priority ${tool.priority})`
+        : `covers ${scope}, a fallback for ${Modality[modality].toLowerCase()} data (priority ${tool.priority})`;
+    };
     const fit = tools
-      .filter((tool) => !listed.has(tool) && tool.modalities.includes(covered) && tool.problemTypes.includes(problemType))
+      .filter(
+        (tool) =>
+          !listed.has(tool) && (gpus > 0 || !tool.needsGpu) && tool.modalities.includes(covered) && tool.problemTypes.includes(problemType),
+      )
       .sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name));
     for (const tool of fit) {
       listed.add(tool);

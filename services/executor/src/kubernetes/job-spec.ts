@@ -10,7 +10,7 @@ export interface JobSettings {
   namespace: string;
   /** Program runtime image for CPU runs (runtime/Dockerfile). */
   image: string;
-  /** Image for runs that ask for GPUs (runtime/Dockerfile.cuda); the CPU image when unset. */
+  /** Image for runs that ask for GPUs; unset, the one image (runtime/Dockerfile) serves both. */
   gpuImage?: string;
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   /** CPU request and limit of the program's container, Kubernetes quantities (e.g. "1", "500m"). */
