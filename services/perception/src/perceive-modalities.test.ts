@@ -18,7 +18,13 @@ const TOOLS = [
   create(ToolSchema, { name: "text-tfidf", modalities: [Modality.TEXT, Modality.MULTIMODAL], problemTypes: ALL, priority: 70 }),
   create(ToolSchema, { name: "timeseries-gbm", modalities: [Modality.TIME_SERIES], problemTypes: [REGRESSION], priority: 70 }),
   create(ToolSchema, { name: "image-pixels", modalities: [Modality.IMAGE], problemTypes: [BINARY, MULTICLASS], priority: 30 }),
-  create(ToolSchema, { name: "image-timm", modalities: [Modality.IMAGE], problemTypes: [BINARY, MULTICLASS], priority: 95, needsGpu: true }),
+  create(ToolSchema, {
+    name: "image-timm",
+    modalities: [Modality.IMAGE],
+    problemTypes: [BINARY, MULTICLASS],
+    priority: 95,
+    needsGpu: true,
+  }),
 ];
 
 const roots: string[] = [];

@@ -48,7 +48,8 @@ export interface PerceptionModuleOptions {
 export function createPerceptionModule({ bus, logger, memory, workspaceRoot }: PerceptionModuleOptions): ServiceModule {
   const finished = new FinishedTasks();
   const perceived = new ProcessedSet();
-  const perceiveFolder = async (options: Omit<PerceiveOptions, "tools">) => perceive({ ...options, tools: (await memory.listTools({})).tools });
+  const perceiveFolder = async (options: Omit<PerceiveOptions, "tools">) =>
+    perceive({ ...options, tools: (await memory.listTools({})).tools });
 
   return {
     name: "perception",

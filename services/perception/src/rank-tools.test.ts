@@ -62,7 +62,13 @@ describe("rankTools", () => {
   it("ranks GPU variants only when the runs get a GPU, and honours a hint for one either way", () => {
     const tools = [
       tool("cnn", 50, [Modality.IMAGE], [ProblemType.MULTICLASS]),
-      create(ToolSchema, { name: "timm", priority: 95, modalities: [Modality.IMAGE], problemTypes: [ProblemType.MULTICLASS], needsGpu: true }),
+      create(ToolSchema, {
+        name: "timm",
+        priority: 95,
+        modalities: [Modality.IMAGE],
+        problemTypes: [ProblemType.MULTICLASS],
+        needsGpu: true,
+      }),
     ];
     expect(rankTools(tools, Modality.IMAGE, ProblemType.MULTICLASS, undefined, 0).map((c) => c.name)).toEqual(["cnn"]);
     expect(rankTools(tools, Modality.IMAGE, ProblemType.MULTICLASS, undefined, 1).map((c) => [c.name, c.reason])).toEqual([
