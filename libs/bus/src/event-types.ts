@@ -5,6 +5,7 @@ import {
   ExecutionProgressSchema,
   ExecutionStartedSchema,
   IterationAnalyzedSchema,
+  RoundPlannedSchema,
   TaskCancelRequestedSchema,
   TaskFinishedSchema,
   TaskPerceivedSchema,
@@ -19,6 +20,7 @@ import {
 export const EVENT_TYPES = {
   TaskSubmitted: { schema: TaskSubmittedSchema, topic: "mlzero.task-submitted.v1" },
   TaskPerceived: { schema: TaskPerceivedSchema, topic: "mlzero.task-perceived.v1" },
+  RoundPlanned: { schema: RoundPlannedSchema, topic: "mlzero.round-planned.v1" },
   CodeGenerated: { schema: CodeGeneratedSchema, topic: "mlzero.code-generated.v1" },
   ExecutionStarted: { schema: ExecutionStartedSchema, topic: "mlzero.execution-started.v1" },
   ExecutionProgress: { schema: ExecutionProgressSchema, topic: "mlzero.execution-progress.v1" },

@@ -1,2 +1,5 @@
 export * from "./embedder.js";
 export * from "./chat.js";
+export * from "./prompts.js";
+export * from "./settings.js";
+export * from "./usage.js";

@@ -1,5 +1,11 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 
+/** A chat request as the scripted server reads it. */
+export interface ChatRequest {
+  model: string;
+  messages: { role: string; content: string }[];
+}
+
 /** A request the scripted server received. */
 export interface RecordedRequest {
   method: string;
@@ -15,8 +21,13 @@ export type ScriptedReply = { content: string; promptTokens?: number; completion
 export interface ScriptedEndpointOptions {
   /** The vector for one input text: the embedding model the server plays (no embeddings route without it). */
   embed?(text: string): number[];
-  /** Chat answers, taken in order, one per `POST /v1/chat/completions` (no chat route without them). */
+  /** Chat answers, taken in order, one per `POST /v1/chat/completions` (no chat route without them or `respond`). */
   replies?: ScriptedReply[];
+  /**
+   * Chat answers chosen from the request instead (agents calling in any
+   * order, or at once): e.g. by the prompt id in the system message.
+   */
+  respond?(request: ChatRequest): ScriptedReply;
   /** Answer the next N embeddings requests with this HTTP status (e.g. 429, 500) before answering normally. */
   failFirst?: { count: number; status: number };
   /** Reverse the order of `data` in answers, as a server may (clients must sort by `index`). */
@@ -47,8 +58,8 @@ export async function startScriptedEndpoint(options: ScriptedEndpointOptions): P
     requests.push({ method: request.method ?? "", path, authorization: request.headers.authorization, body });
     const send = (status: number, value: unknown) =>
       response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
-    if (request.method === "POST" && path === "/v1/chat/completions" && options.replies) {
-      const reply = options.replies.shift();
+    if (request.method === "POST" && path === "/v1/chat/completions" && (options.replies || options.respond)) {
+      const reply = options.respond ? options.respond(body as ChatRequest) : options.replies!.shift();
       if (!reply) {
         send(500, { error: { message: "no scripted reply left", type: "server_error" } });
       } else if ("status" in reply) {

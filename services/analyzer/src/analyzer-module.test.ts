@@ -16,8 +16,7 @@ import {
 } from "@mlzero/proto";
 import { taskWorkspace } from "@mlzero/workspace";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createAnalyzerModule } from "./analyzer-module.js";
-import { VERDICT_FILE } from "./verdict-record.js";
+import { VERDICT_FILE, createAnalyzerModule } from "./analyzer-module.js";
 
 const logger = createSilentLogger();
 let root: string;

@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { followEnvelope, type EventBus } from "@mlzero/bus";
 import type { Logger } from "@mlzero/logging";
 import { FinishedTasks, ProcessedSet, failTaskOnDomainError, runTimeLimitSeconds } from "@mlzero/pipeline";
@@ -6,9 +6,9 @@ import {
   CodeGeneratedSchema,
   CoderService,
   GenerateRequestSchema,
-  Verdict,
   type EventEnvelope,
-  type Fix,
+  type Program,
+  type RoundPlanned,
   type TaskContext,
 } from "@mlzero/proto";
 import { serve } from "@mlzero/rpc";
@@ -24,35 +24,47 @@ export interface CoderModuleOptions {
 
 /**
  * The coder service: `CoderService.Generate` for direct use, and on the bus
- * the first program after perception and a fixed program after every FIX.
+ * one program per candidate of every round the analyzer plans, built at once
+ * so the executor can run a round's candidates side by side.
  *
  * Redelivery: each iteration is generated once per process (`generated`,
- * keyed by task and iteration), so a TaskPerceived or IterationAnalyzed that
- * comes again is dropped. After a restart the coder may generate an
- * iteration again (it keeps no durable record; its programs embed the time
- * left, so a second one differs), and publishes a second CodeGenerated for
- * it. That is safe: the candidate id is derived from the iteration and tool,
- * the executor runs one program per iteration (the first it recorded) and
- * reports that one, and the gateway never moves a task back for an earlier
- * iteration's event.
+ * keyed by task and iteration), so a RoundPlanned that comes again is
+ * dropped. After a restart the coder may generate an iteration again (it
+ * keeps no durable record; its programs embed the time left, so a second one
+ * differs), and publishes a second CodeGenerated for it. That is safe: the
+ * candidate id is derived from the iteration and tool, the executor runs one
+ * program per iteration (the first it recorded) and reports that one, and
+ * the gateway never moves a task back for an earlier iteration's event.
  */
 export function createCoderModule({ coder, bus, logger }: CoderModuleOptions): ServiceModule {
   const finished = new FinishedTasks();
   const generated = new ProcessedSet();
 
-  async function generateAndPublish(
-    cause: EventEnvelope | undefined,
-    task: TaskContext | undefined,
-    request: { iteration: number; fix?: Fix; previousTool?: string; previousAnalysis?: string },
-  ): Promise<void> {
+  async function buildRound(event: RoundPlanned): Promise<void> {
+    const cause = event.envelope;
     if (!cause || finished.has(cause.taskId)) return;
-    await generated.once(`${cause.tenant}/${cause.taskId}/${request.iteration}`, () => generateOnce(cause, task, request));
+    const attempts = event.task?.attempts ?? [];
+    await Promise.all(
+      event.candidates.map((candidate) =>
+        generated.once(`${cause.tenant}/${cause.taskId}/${candidate.iteration}`, async () => {
+          const parent = attempts.find((attempt) => attempt.iteration === candidate.parentIteration);
+          await generateAndPublish(cause, event.task, {
+            iteration: candidate.iteration,
+            candidate,
+            fix: candidate.fix,
+            previousTool: parent?.tool ?? "",
+            previousAnalysis: parent?.analysis ?? "",
+            parentCode: event.parentCode[candidate.parentIteration] ?? "",
+          });
+        }),
+      ),
+    );
   }
 
-  async function generateOnce(
+  async function generateAndPublish(
     cause: EventEnvelope,
     task: TaskContext | undefined,
-    request: { iteration: number; fix?: Fix; previousTool?: string; previousAnalysis?: string },
+    request: MessageInitShape<typeof GenerateRequestSchema> & { iteration: number },
   ): Promise<void> {
     await failTaskOnDomainError(bus, cause, task, async () => {
       const program = await coder.generate(
@@ -64,6 +76,8 @@ export function createCoderModule({ coder, bus, logger }: CoderModuleOptions): S
           timeLimitSeconds: runTimeLimitSeconds(task),
         }),
       );
+      // The node the program was built for travels with it: the analyzer closes the round by it.
+      program.candidate = request.candidate as Program["candidate"];
       logger.info({ taskId: cause.taskId, tenant: cause.tenant, iteration: request.iteration, tool: program.tool }, "program generated");
       await bus.publish(
         "CodeGenerated",
@@ -84,16 +98,7 @@ export function createCoderModule({ coder, bus, logger }: CoderModuleOptions): S
     pipeline: {
       group: "coder",
       handlers: {
-        TaskPerceived: async (event) => generateAndPublish(event.envelope, event.task, { iteration: 1 }),
-        IterationAnalyzed: async (event) => {
-          if (event.analysis?.verdict !== Verdict.FIX) return;
-          await generateAndPublish(event.envelope, event.task, {
-            iteration: (event.envelope?.iteration ?? 0) + 1,
-            fix: event.analysis.fix,
-            previousTool: event.program?.tool ?? "",
-            previousAnalysis: event.analysis.summary,
-          });
-        },
+        RoundPlanned: buildRound,
         TaskFinished: async (event) => finished.add(event.envelope?.taskId ?? ""),
         TaskCancelRequested: async (event) => finished.add(event.envelope?.taskId ?? ""),
       },

@@ -7,6 +7,7 @@ import {
   ExecutionFinishedSchema,
   IterationAnalyzedSchema,
   PerceptualContextSchema,
+  RoundPlannedSchema,
   TaskContextSchema,
   TaskPerceivedSchema,
   TaskSchema,
@@ -85,8 +86,15 @@ describe("applyEvent under redelivery", () => {
     expect(record.context?.perception?.labelColumn).toBe("churn");
 
     expect(applyEvent(board, "IterationAnalyzed", analyzed(1, Verdict.FIX))).toBe(true);
+    const round = create(RoundPlannedSchema, {
+      envelope: envelope(2),
+      round: 2,
+      candidates: [{ iteration: 2 }],
+      reason: "round 2: debug lightgbm",
+    });
+    expect(applyEvent(board, "RoundPlanned", round)).toBe(true);
     expect(applyEvent(board, "ExecutionFinished", finished)).toBe(true);
-    expect(record.task).toMatchObject({ state: TaskState.CODING, iteration: 2 });
+    expect(record.task).toMatchObject({ state: TaskState.CODING, iteration: 2, message: "round 2: debug lightgbm (after iteration 1)" });
     // Once recorded, a step is not recorded again, whatever the id.
     expect(applyEvent(board, "ExecutionFinished", create(ExecutionFinishedSchema, { envelope: envelope(1) }))).toBe(false);
     expect(applyEvent(board, "TaskPerceived", create(TaskPerceivedSchema, { envelope: envelope(0), task: { perception } }))).toBe(false);
@@ -96,6 +104,7 @@ describe("applyEvent under redelivery", () => {
       "CodeGenerated",
       "TaskPerceived",
       "IterationAnalyzed",
+      "RoundPlanned",
       "ExecutionFinished",
     ]);
   });

@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { EventMessage, EventName } from "@mlzero/bus";
+import { sumUsage } from "@mlzero/llm/usage";
 import { IterationSummarySchema, ProblemType, TaskState, Verdict, type Task } from "@mlzero/proto";
 import type { TaskBoard, TaskRecord } from "./task-board.js";
 
@@ -68,13 +69,22 @@ export function applyEvent<N extends Exclude<EventName, "TaskFinished">>(board: 
         task.labelColumn = perception?.labelColumn ?? "";
         task.problemType = perception?.problemType ?? ProblemType.UNSPECIFIED;
         task.metric = perception?.metric?.name ?? "";
+        task.llmUsage = sumUsage([...task.llmUsage, ...(perception?.llmUsage ?? [])]);
         if (!advance(task, record, 1, "coding", TaskState.CODING)) return;
         task.tool = perception?.tools[0]?.name ?? "";
         task.message = `predicting "${task.labelColumn}" (${PROBLEM_TYPE_TEXT[task.problemType] ?? "unknown"}, ${task.metric}); tools: ${perception?.tools.map((tool) => tool.name).join(", ")}`;
       });
+    case "mlzero.v1.RoundPlanned":
+      return update((task, record) => {
+        if (!firstOf(record, "planned", iteration)) return false;
+        for (const candidate of event.candidates) record.timings.mark("planned", candidate.iteration, envelope.time);
+        if (!advance(task, record, iteration, "coding", TaskState.CODING)) return;
+        task.message = event.round === 1 ? event.reason : `${event.reason} (after iteration ${iteration - 1})`;
+      });
     case "mlzero.v1.CodeGenerated":
       return update((task, record) => {
         if (!firstOf(record, "generated", iteration)) return false;
+        task.llmUsage = sumUsage([...task.llmUsage, ...(event.program?.llmUsage ?? [])]);
         if (!advance(task, record, iteration, "executing", TaskState.EXECUTING)) return;
         task.tool = event.program?.tool ?? task.tool;
         task.message = `iteration ${iteration}: running the ${task.tool} program`;
@@ -105,6 +115,8 @@ export function applyEvent<N extends Exclude<EventName, "TaskFinished">>(board: 
           known.verdict === (analysis?.verdict ?? Verdict.UNSPECIFIED) &&
           known.analysis === (analysis?.summary ?? "");
         if (same) return false;
+        // A verdict replaced after a crash (recorded, not judged again) carries the same usage: count it once.
+        if (known === undefined) task.llmUsage = sumUsage([...task.llmUsage, ...(analysis?.llmUsage ?? [])]);
         // The context with the most attempts is the latest; an earlier iteration's must not replace it.
         if ((event.task?.attempts.length ?? 0) >= (record.context?.attempts.length ?? 0)) record.context = event.task;
         task.iterations = task.iterations.filter((summary) => summary.iteration !== iteration);
@@ -123,9 +135,7 @@ export function applyEvent<N extends Exclude<EventName, "TaskFinished">>(board: 
         task.iterations.sort((a, b) => a.iteration - b.iteration);
         if (analysis?.score !== undefined && (task.bestScore === undefined || analysis.verdict === Verdict.SUCCESS))
           task.bestScore = analysis.score;
-        if (analysis?.verdict === Verdict.FIX && advance(task, record, iteration + 1, "coding", TaskState.CODING)) {
-          task.message = `iteration ${iteration} failed: ${analysis.summary} Next: ${analysis.fix?.plan ?? "retry"}`;
-        }
+        if (analysis?.verdict !== Verdict.SUCCESS) task.message = `iteration ${iteration} failed: ${analysis?.summary}`;
       });
     case "mlzero.v1.TaskCancelRequested":
       return update((task) => {

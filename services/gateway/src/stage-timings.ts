@@ -3,7 +3,7 @@ import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 /** Stages of the loop whose time the report shows. */
 export type Stage = "perception" | "coding" | "execution" | "analysis";
 
-type Mark = "submitted" | "perceived" | "generated" | "started" | "executed" | "analyzed";
+type Mark = "submitted" | "perceived" | "planned" | "generated" | "started" | "executed" | "analyzed";
 
 /**
  * Per-stage time of one task, from the producers' event times rather than
@@ -40,7 +40,7 @@ export class StageTimings {
     return Object.fromEntries(this.marks);
   }
 
-  /** Milliseconds per stage, summed over iterations. */
+  /** Milliseconds per stage, summed over iterations (runs of one round overlap, so the sum can exceed the wall time). */
   totals(): Record<Stage, number> {
     const at = (mark: Mark, iteration: number) => this.marks.get(`${mark}:${iteration}`);
     const span = (from: number | undefined, to: number | undefined) =>
@@ -48,7 +48,8 @@ export class StageTimings {
     const totals: Record<Stage, number> = { perception: 0, coding: 0, execution: 0, analysis: 0 };
     totals.perception = span(at("submitted", 0), at("perceived", 0));
     for (let iteration = 1; at("generated", iteration) !== undefined; iteration++) {
-      const previous = iteration === 1 ? at("perceived", 0) : at("analyzed", iteration - 1);
+      // From its round's plan (the analyzer's RoundPlanned); before the search had rounds, from the iteration before.
+      const previous = at("planned", iteration) ?? (iteration === 1 ? at("perceived", 0) : at("analyzed", iteration - 1));
       totals.coding += span(previous, at("generated", iteration));
       totals.execution += span(at("generated", iteration), at("executed", iteration));
       totals.analysis += span(at("executed", iteration), at("analyzed", iteration));

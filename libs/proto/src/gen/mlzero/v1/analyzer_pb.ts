@@ -8,7 +8,7 @@ import type { Duration } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
 import type { Fix, Program } from "./coder_pb.js";
 import { file_mlzero_v1_coder } from "./coder_pb.js";
-import type { Budget, FailureCategory, Verdict } from "./common_pb.js";
+import type { Budget, FailureCategory, LlmUsage, Verdict } from "./common_pb.js";
 import { file_mlzero_v1_common } from "./common_pb.js";
 import type { ExecutionResult } from "./executor_pb.js";
 import { file_mlzero_v1_executor } from "./executor_pb.js";
@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/analyzer.proto.
  */
 export const file_mlzero_v1_analyzer: GenFile = /*@__PURE__*/
-  fileDesc("ChhtbHplcm8vdjEvYW5hbHl6ZXIucHJvdG8SCW1semVyby52MSLvAQoHQXR0ZW1wdBIRCglpdGVyYXRpb24YASABKA0SDAoEdG9vbBgCIAEoCRIjCgd2ZXJkaWN0GAMgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgEIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSEgoFc2NvcmUYBSABKAFIAIgBARIUCgxjYW5kaWRhdGVfaWQYBiABKAkSEAoIYW5hbHlzaXMYByABKAkSKwoIZHVyYXRpb24YCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCAoGX3Njb3JlIqMCCg5BbmFseXplUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIRCglpdGVyYXRpb24YAyABKA0SLQoHY29udGV4dBgEIAEoCzIcLm1semVyby52MS5QZXJjZXB0dWFsQ29udGV4dBIjCgdwcm9ncmFtGAUgASgLMhIubWx6ZXJvLnYxLlByb2dyYW0SKgoGcmVzdWx0GAYgASgLMhoubWx6ZXJvLnYxLkV4ZWN1dGlvblJlc3VsdBIhCgZidWRnZXQYByABKAsyES5tbHplcm8udjEuQnVkZ2V0EiQKCGF0dGVtcHRzGAggAygLMhIubWx6ZXJvLnYxLkF0dGVtcHQSFAoMc2Vjb25kc19sZWZ0GAkgASgBIuIBCghBbmFseXNpcxIjCgd2ZXJkaWN0GAEgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgCIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSDwoHc3VtbWFyeRgDIAEoCRIbCgNmaXgYBCABKAsyDi5tbHplcm8udjEuRml4EhIKBXNjb3JlGAUgASgBSACIAQESDgoGbWV0cmljGAYgASgJEhgKEHByZWRpY3Rpb25zX3BhdGgYByABKAkSDgoGY2hlY2tzGAggAygJQggKBl9zY29yZSI4Cg9BbmFseXplUmVzcG9uc2USJQoIYW5hbHlzaXMYASABKAsyEy5tbHplcm8udjEuQW5hbHlzaXMyUwoPQW5hbHl6ZXJTZXJ2aWNlEkAKB0FuYWx5emUSGS5tbHplcm8udjEuQW5hbHl6ZVJlcXVlc3QaGi5tbHplcm8udjEuQW5hbHl6ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_mlzero_v1_coder, file_mlzero_v1_common, file_mlzero_v1_executor, file_mlzero_v1_perception]);
+  fileDesc("ChhtbHplcm8vdjEvYW5hbHl6ZXIucHJvdG8SCW1semVyby52MSLvAQoHQXR0ZW1wdBIRCglpdGVyYXRpb24YASABKA0SDAoEdG9vbBgCIAEoCRIjCgd2ZXJkaWN0GAMgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgEIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSEgoFc2NvcmUYBSABKAFIAIgBARIUCgxjYW5kaWRhdGVfaWQYBiABKAkSEAoIYW5hbHlzaXMYByABKAkSKwoIZHVyYXRpb24YCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CCAoGX3Njb3JlIqMCCg5BbmFseXplUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIRCglpdGVyYXRpb24YAyABKA0SLQoHY29udGV4dBgEIAEoCzIcLm1semVyby52MS5QZXJjZXB0dWFsQ29udGV4dBIjCgdwcm9ncmFtGAUgASgLMhIubWx6ZXJvLnYxLlByb2dyYW0SKgoGcmVzdWx0GAYgASgLMhoubWx6ZXJvLnYxLkV4ZWN1dGlvblJlc3VsdBIhCgZidWRnZXQYByABKAsyES5tbHplcm8udjEuQnVkZ2V0EiQKCGF0dGVtcHRzGAggAygLMhIubWx6ZXJvLnYxLkF0dGVtcHQSFAoMc2Vjb25kc19sZWZ0GAkgASgBIooCCghBbmFseXNpcxIjCgd2ZXJkaWN0GAEgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgCIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSDwoHc3VtbWFyeRgDIAEoCRIbCgNmaXgYBCABKAsyDi5tbHplcm8udjEuRml4EhIKBXNjb3JlGAUgASgBSACIAQESDgoGbWV0cmljGAYgASgJEhgKEHByZWRpY3Rpb25zX3BhdGgYByABKAkSDgoGY2hlY2tzGAggAygJEiYKCWxsbV91c2FnZRgJIAMoCzITLm1semVyby52MS5MbG1Vc2FnZUIICgZfc2NvcmUiOAoPQW5hbHl6ZVJlc3BvbnNlEiUKCGFuYWx5c2lzGAEgASgLMhMubWx6ZXJvLnYxLkFuYWx5c2lzMlMKD0FuYWx5emVyU2VydmljZRJACgdBbmFseXplEhkubWx6ZXJvLnYxLkFuYWx5emVSZXF1ZXN0GhoubWx6ZXJvLnYxLkFuYWx5emVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_mlzero_v1_coder, file_mlzero_v1_common, file_mlzero_v1_executor, file_mlzero_v1_perception]);
 
 /**
  * A previous iteration, as the analyzer needs it to decide.
@@ -194,6 +194,13 @@ export type Analysis = Message<"mlzero.v1.Analysis"> & {
    * @generated from field: repeated string checks = 8;
    */
   checks: string[];
+
+  /**
+   * LLM calls of the verdict and error analysis (empty on the offline planner).
+   *
+   * @generated from field: repeated mlzero.v1.LlmUsage llm_usage = 9;
+   */
+  llmUsage: LlmUsage[];
 };
 
 /**

@@ -2,8 +2,10 @@
 // @generated from file mlzero/v1/coder.proto (package mlzero.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { LlmUsage } from "./common_pb.js";
+import { file_mlzero_v1_common } from "./common_pb.js";
 import type { PerceptualContext } from "./perception_pb.js";
 import { file_mlzero_v1_perception } from "./perception_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/coder.proto.
  */
 export const file_mlzero_v1_coder: GenFile = /*@__PURE__*/
-  fileDesc("ChVtbHplcm8vdjEvY29kZXIucHJvdG8SCW1semVyby52MSJNCgNGaXgSDAoEdG9vbBgBIAEoCRIUCgxsYWJlbF9jb2x1bW4YAiABKAkSFAoMcmVkdWNlX2xldmVsGAMgASgNEgwKBHBsYW4YBCABKAkiZAoHUHJvZ3JhbRIUCgxjYW5kaWRhdGVfaWQYASABKAkSDAoEdG9vbBgCIAEoCRIMCgRjb2RlGAMgASgJEhAKCGxhdW5jaGVyGAQgASgJEhUKDWtub3dsZWRnZV9pZHMYBSADKAki3wEKD0dlbmVyYXRlUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEg4KBnRlbmFudBgCIAEoCRIRCglpdGVyYXRpb24YAyABKA0SLQoHY29udGV4dBgEIAEoCzIcLm1semVyby52MS5QZXJjZXB0dWFsQ29udGV4dBIbCgNmaXgYBSABKAsyDi5tbHplcm8udjEuRml4EhUKDXByZXZpb3VzX3Rvb2wYBiABKAkSGQoRcHJldmlvdXNfYW5hbHlzaXMYByABKAkSGgoSdGltZV9saW1pdF9zZWNvbmRzGAggASgBIjcKEEdlbmVyYXRlUmVzcG9uc2USIwoHcHJvZ3JhbRgBIAEoCzISLm1semVyby52MS5Qcm9ncmFtMlMKDENvZGVyU2VydmljZRJDCghHZW5lcmF0ZRIaLm1semVyby52MS5HZW5lcmF0ZVJlcXVlc3QaGy5tbHplcm8udjEuR2VuZXJhdGVSZXNwb25zZWIGcHJvdG8z", [file_mlzero_v1_perception]);
+  fileDesc("ChVtbHplcm8vdjEvY29kZXIucHJvdG8SCW1semVyby52MSJNCgNGaXgSDAoEdG9vbBgBIAEoCRIUCgxsYWJlbF9jb2x1bW4YAiABKAkSFAoMcmVkdWNlX2xldmVsGAMgASgNEgwKBHBsYW4YBCABKAkipgEKCUNhbmRpZGF0ZRIRCglpdGVyYXRpb24YASABKA0SDQoFcm91bmQYAiABKA0SGAoQcm91bmRfaXRlcmF0aW9ucxgDIAMoDRImCgRraW5kGAQgASgOMhgubWx6ZXJvLnYxLkNhbmRpZGF0ZUtpbmQSGAoQcGFyZW50X2l0ZXJhdGlvbhgFIAEoDRIbCgNmaXgYBiABKAsyDi5tbHplcm8udjEuRml4IrUBCgdQcm9ncmFtEhQKDGNhbmRpZGF0ZV9pZBgBIAEoCRIMCgR0b29sGAIgASgJEgwKBGNvZGUYAyABKAkSEAoIbGF1bmNoZXIYBCABKAkSFQoNa25vd2xlZGdlX2lkcxgFIAMoCRInCgljYW5kaWRhdGUYBiABKAsyFC5tbHplcm8udjEuQ2FuZGlkYXRlEiYKCWxsbV91c2FnZRgHIAMoCzITLm1semVyby52MS5MbG1Vc2FnZSKdAgoPR2VuZXJhdGVSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDgoGdGVuYW50GAIgASgJEhEKCWl0ZXJhdGlvbhgDIAEoDRItCgdjb250ZXh0GAQgASgLMhwubWx6ZXJvLnYxLlBlcmNlcHR1YWxDb250ZXh0EhsKA2ZpeBgFIAEoCzIOLm1semVyby52MS5GaXgSFQoNcHJldmlvdXNfdG9vbBgGIAEoCRIZChFwcmV2aW91c19hbmFseXNpcxgHIAEoCRIaChJ0aW1lX2xpbWl0X3NlY29uZHMYCCABKAESJwoJY2FuZGlkYXRlGAkgASgLMhQubWx6ZXJvLnYxLkNhbmRpZGF0ZRITCgtwYXJlbnRfY29kZRgKIAEoCSI3ChBHZW5lcmF0ZVJlc3BvbnNlEiMKB3Byb2dyYW0YASABKAsyEi5tbHplcm8udjEuUHJvZ3JhbSqCAQoNQ2FuZGlkYXRlS2luZBIeChpDQU5ESURBVEVfS0lORF9VTlNQRUNJRklFRBAAEhsKF0NBTkRJREFURV9LSU5EX05FV19UT09MEAESGAoUQ0FORElEQVRFX0tJTkRfREVCVUcQAhIaChZDQU5ESURBVEVfS0lORF9JTVBST1ZFEAMyUwoMQ29kZXJTZXJ2aWNlEkMKCEdlbmVyYXRlEhoubWx6ZXJvLnYxLkdlbmVyYXRlUmVxdWVzdBobLm1semVyby52MS5HZW5lcmF0ZVJlc3BvbnNlYgZwcm90bzM", [file_mlzero_v1_common, file_mlzero_v1_perception]);
 
 /**
  * What the analyzer asks the coder to change in the next program.
@@ -57,6 +59,60 @@ export const FixSchema: GenMessage<Fix> = /*@__PURE__*/
   messageDesc(file_mlzero_v1_coder, 0);
 
 /**
+ * One node of the search over programs: an iteration to generate and run.
+ *
+ * @generated from message mlzero.v1.Candidate
+ */
+export type Candidate = Message<"mlzero.v1.Candidate"> & {
+  /**
+   * The node's iteration number, unique within the task.
+   *
+   * @generated from field: uint32 iteration = 1;
+   */
+  iteration: number;
+
+  /**
+   * The round of the search it belongs to (1-based).
+   *
+   * @generated from field: uint32 round = 2;
+   */
+  round: number;
+
+  /**
+   * Every iteration of its round, so the analyzer knows when the round is complete.
+   *
+   * @generated from field: repeated uint32 round_iterations = 3;
+   */
+  roundIterations: number[];
+
+  /**
+   * @generated from field: mlzero.v1.CandidateKind kind = 4;
+   */
+  kind: CandidateKind;
+
+  /**
+   * The node it expands (0 for a new tool).
+   *
+   * @generated from field: uint32 parent_iteration = 5;
+   */
+  parentIteration: number;
+
+  /**
+   * What to build: the tool, and for DEBUG or IMPROVE what to change.
+   *
+   * @generated from field: mlzero.v1.Fix fix = 6;
+   */
+  fix?: Fix | undefined;
+};
+
+/**
+ * Describes the message mlzero.v1.Candidate.
+ * Use `create(CandidateSchema)` to create a new message.
+ */
+export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/
+  messageDesc(file_mlzero_v1_coder, 1);
+
+/**
  * A generated program, ready to stage and run.
  *
  * @generated from message mlzero.v1.Program
@@ -94,6 +150,20 @@ export type Program = Message<"mlzero.v1.Program"> & {
    * @generated from field: repeated string knowledge_ids = 5;
    */
   knowledgeIds: string[];
+
+  /**
+   * The search node the program was built for.
+   *
+   * @generated from field: mlzero.v1.Candidate candidate = 6;
+   */
+  candidate?: Candidate | undefined;
+
+  /**
+   * LLM calls that went into it (empty on the offline planner).
+   *
+   * @generated from field: repeated mlzero.v1.LlmUsage llm_usage = 7;
+   */
+  llmUsage: LlmUsage[];
 };
 
 /**
@@ -101,7 +171,7 @@ export type Program = Message<"mlzero.v1.Program"> & {
  * Use `create(ProgramSchema)` to create a new message.
  */
 export const ProgramSchema: GenMessage<Program> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_coder, 1);
+  messageDesc(file_mlzero_v1_coder, 2);
 
 /**
  * @generated from message mlzero.v1.GenerateRequest
@@ -152,6 +222,20 @@ export type GenerateRequest = Message<"mlzero.v1.GenerateRequest"> & {
    * @generated from field: double time_limit_seconds = 8;
    */
   timeLimitSeconds: number;
+
+  /**
+   * The search node to build; its fix replaces `fix` above when set.
+   *
+   * @generated from field: mlzero.v1.Candidate candidate = 9;
+   */
+  candidate?: Candidate | undefined;
+
+  /**
+   * Code of the parent node's program (DEBUG and IMPROVE candidates).
+   *
+   * @generated from field: string parent_code = 10;
+   */
+  parentCode: string;
 };
 
 /**
@@ -159,7 +243,7 @@ export type GenerateRequest = Message<"mlzero.v1.GenerateRequest"> & {
  * Use `create(GenerateRequestSchema)` to create a new message.
  */
 export const GenerateRequestSchema: GenMessage<GenerateRequest> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_coder, 2);
+  messageDesc(file_mlzero_v1_coder, 3);
 
 /**
  * @generated from message mlzero.v1.GenerateResponse
@@ -176,7 +260,46 @@ export type GenerateResponse = Message<"mlzero.v1.GenerateResponse"> & {
  * Use `create(GenerateResponseSchema)` to create a new message.
  */
 export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_coder, 3);
+  messageDesc(file_mlzero_v1_coder, 4);
+
+/**
+ * How a search node came about.
+ *
+ * @generated from enum mlzero.v1.CandidateKind
+ */
+export enum CandidateKind {
+  /**
+   * @generated from enum value: CANDIDATE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A tool not tried yet (every node of the first round is one).
+   *
+   * @generated from enum value: CANDIDATE_KIND_NEW_TOOL = 1;
+   */
+  NEW_TOOL = 1,
+
+  /**
+   * A fix of a failed node.
+   *
+   * @generated from enum value: CANDIDATE_KIND_DEBUG = 2;
+   */
+  DEBUG = 2,
+
+  /**
+   * A change to a successful node meant to raise its validation score.
+   *
+   * @generated from enum value: CANDIDATE_KIND_IMPROVE = 3;
+   */
+  IMPROVE = 3,
+}
+
+/**
+ * Describes the enum mlzero.v1.CandidateKind.
+ */
+export const CandidateKindSchema: GenEnum<CandidateKind> = /*@__PURE__*/
+  enumDesc(file_mlzero_v1_coder, 0);
 
 /**
  * Writes the program for one iteration.

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/common.proto.
  */
 export const file_mlzero_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChZtbHplcm8vdjEvY29tbW9uLnByb3RvEgltbHplcm8udjEiNwoMVHJhY2VDb250ZXh0EhMKC3RyYWNlcGFyZW50GAEgASgJEhIKCnRyYWNlc3RhdGUYAiABKAkipwEKDUV2ZW50RW52ZWxvcGUSEAoIZXZlbnRfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIOCgZ0ZW5hbnQYAyABKAkSEQoJaXRlcmF0aW9uGAQgASgNEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBXRyYWNlGAYgASgLMhcubWx6ZXJvLnYxLlRyYWNlQ29udGV4dCLaAQoGQnVkZ2V0EhYKDm1heF9pdGVyYXRpb25zGAEgASgNEi0KCnRpbWVfbGltaXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNwoUaXRlcmF0aW9uX3RpbWVfbGltaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoSbWVtb3J5X2xpbWl0X2J5dGVzGAQgASgEEgwKBGdwdXMYBSABKA0SEwoLbGxtX3Byb2ZpbGUYBiABKAkSEQoJdG9vbF9oaW50GAcgASgJIlUKCFRhc2tTcGVjEhEKCWlucHV0X3VyaRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIhCgZidWRnZXQYAyABKAsyES5tbHplcm8udjEuQnVkZ2V0IjEKBk1ldHJpYxIMCgRuYW1lGAEgASgJEhkKEWdyZWF0ZXJfaXNfYmV0dGVyGAIgASgIKu8BCglUYXNrU3RhdGUSGgoWVEFTS19TVEFURV9VTlNQRUNJRklFRBAAEhUKEVRBU0tfU1RBVEVfUVVFVUVEEAESGQoVVEFTS19TVEFURV9QRVJDRUlWSU5HEAISFQoRVEFTS19TVEFURV9DT0RJTkcQAxIYChRUQVNLX1NUQVRFX0VYRUNVVElORxAEEhgKFFRBU0tfU1RBVEVfQU5BTFlaSU5HEAUSGAoUVEFTS19TVEFURV9TVUNDRUVERUQQBhIVChFUQVNLX1NUQVRFX0ZBSUxFRBAHEhgKFFRBU0tfU1RBVEVfQ0FOQ0VMTEVEEAgqfgoLUHJvYmxlbVR5cGUSHAoYUFJPQkxFTV9UWVBFX1VOU1BFQ0lGSUVEEAASFwoTUFJPQkxFTV9UWVBFX0JJTkFSWRABEhsKF1BST0JMRU1fVFlQRV9NVUxUSUNMQVNTEAISGwoXUFJPQkxFTV9UWVBFX1JFR1JFU1NJT04QAyqUAQoITW9kYWxpdHkSGAoUTU9EQUxJVFlfVU5TUEVDSUZJRUQQABIUChBNT0RBTElUWV9UQUJVTEFSEAESEQoNTU9EQUxJVFlfVEVYVBACEhIKDk1PREFMSVRZX0lNQUdFEAMSGAoUTU9EQUxJVFlfVElNRV9TRVJJRVMQBBIXChNNT0RBTElUWV9NVUxUSU1PREFMEAUqXQoHVmVyZGljdBIXChNWRVJESUNUX1VOU1BFQ0lGSUVEEAASEwoPVkVSRElDVF9TVUNDRVNTEAESDwoLVkVSRElDVF9GSVgQAhITCg9WRVJESUNUX0dJVkVfVVAQAyqNBAoPRmFpbHVyZUNhdGVnb3J5EiAKHEZBSUxVUkVfQ0FURUdPUllfVU5TUEVDSUZJRUQQABIZChVGQUlMVVJFX0NBVEVHT1JZX05PTkUQARIjCh9GQUlMVVJFX0NBVEVHT1JZX01JU1NJTkdfTU9EVUxFEAISHwobRkFJTFVSRV9DQVRFR09SWV9CQURfQ09MVU1OEAMSIwofRkFJTFVSRV9DQVRFR09SWV9TSEFQRV9NSVNNQVRDSBAEEiIKHkZBSUxVUkVfQ0FURUdPUllfT1VUX09GX01FTU9SWRAFEhwKGEZBSUxVUkVfQ0FURUdPUllfVElNRU9VVBAGEiEKHUZBSUxVUkVfQ0FURUdPUllfU1lOVEFYX0VSUk9SEAcSHwobRkFJTFVSRV9DQVRFR09SWV9UWVBFX0VSUk9SEAgSIwofRkFJTFVSRV9DQVRFR09SWV9JTlZBTElEX09VVFBVVBAJEiMKH0ZBSUxVUkVfQ0FURUdPUllfTUlTU0lOR19PVVRQVVQQChIfChtGQUlMVVJFX0NBVEVHT1JZX0RBVEFfRVJST1IQCxIeChpGQUlMVVJFX0NBVEVHT1JZX0NBTkNFTExFRBAMEiIKHkZBSUxVUkVfQ0FURUdPUllfUlVOVElNRV9FUlJPUhANEh0KGUZBSUxVUkVfQ0FURUdPUllfUExBVEZPUk0QDmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZtbHplcm8vdjEvY29tbW9uLnByb3RvEgltbHplcm8udjEiNwoMVHJhY2VDb250ZXh0EhMKC3RyYWNlcGFyZW50GAEgASgJEhIKCnRyYWNlc3RhdGUYAiABKAkipwEKDUV2ZW50RW52ZWxvcGUSEAoIZXZlbnRfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIOCgZ0ZW5hbnQYAyABKAkSEQoJaXRlcmF0aW9uGAQgASgNEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKBXRyYWNlGAYgASgLMhcubWx6ZXJvLnYxLlRyYWNlQ29udGV4dCKhAgoGQnVkZ2V0EhYKDm1heF9pdGVyYXRpb25zGAEgASgNEi0KCnRpbWVfbGltaXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNwoUaXRlcmF0aW9uX3RpbWVfbGltaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoSbWVtb3J5X2xpbWl0X2J5dGVzGAQgASgEEgwKBGdwdXMYBSABKA0SEwoLbGxtX3Byb2ZpbGUYBiABKAkSEQoJdG9vbF9oaW50GAcgASgJEhMKC3BhcmFsbGVsaXNtGAggASgNEhYKDm1heF9sbG1fdG9rZW5zGAkgASgEEhgKEG1heF9sbG1fY29zdF91c2QYCiABKAEibAoITGxtVXNhZ2USDQoFYWdlbnQYASABKAkSDQoFY2FsbHMYAiABKA0SFQoNcHJvbXB0X3Rva2VucxgDIAEoBBIZChFjb21wbGV0aW9uX3Rva2VucxgEIAEoBBIQCghjb3N0X3VzZBgFIAEoASJVCghUYXNrU3BlYxIRCglpbnB1dF91cmkYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSIQoGYnVkZ2V0GAMgASgLMhEubWx6ZXJvLnYxLkJ1ZGdldCIxCgZNZXRyaWMSDAoEbmFtZRgBIAEoCRIZChFncmVhdGVyX2lzX2JldHRlchgCIAEoCCrvAQoJVGFza1N0YXRlEhoKFlRBU0tfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFUQVNLX1NUQVRFX1FVRVVFRBABEhkKFVRBU0tfU1RBVEVfUEVSQ0VJVklORxACEhUKEVRBU0tfU1RBVEVfQ09ESU5HEAMSGAoUVEFTS19TVEFURV9FWEVDVVRJTkcQBBIYChRUQVNLX1NUQVRFX0FOQUxZWklORxAFEhgKFFRBU0tfU1RBVEVfU1VDQ0VFREVEEAYSFQoRVEFTS19TVEFURV9GQUlMRUQQBxIYChRUQVNLX1NUQVRFX0NBTkNFTExFRBAIKn4KC1Byb2JsZW1UeXBlEhwKGFBST0JMRU1fVFlQRV9VTlNQRUNJRklFRBAAEhcKE1BST0JMRU1fVFlQRV9CSU5BUlkQARIbChdQUk9CTEVNX1RZUEVfTVVMVElDTEFTUxACEhsKF1BST0JMRU1fVFlQRV9SRUdSRVNTSU9OEAMqlAEKCE1vZGFsaXR5EhgKFE1PREFMSVRZX1VOU1BFQ0lGSUVEEAASFAoQTU9EQUxJVFlfVEFCVUxBUhABEhEKDU1PREFMSVRZX1RFWFQQAhISCg5NT0RBTElUWV9JTUFHRRADEhgKFE1PREFMSVRZX1RJTUVfU0VSSUVTEAQSFwoTTU9EQUxJVFlfTVVMVElNT0RBTBAFKl0KB1ZlcmRpY3QSFwoTVkVSRElDVF9VTlNQRUNJRklFRBAAEhMKD1ZFUkRJQ1RfU1VDQ0VTUxABEg8KC1ZFUkRJQ1RfRklYEAISEwoPVkVSRElDVF9HSVZFX1VQEAMqjQQKD0ZhaWx1cmVDYXRlZ29yeRIgChxGQUlMVVJFX0NBVEVHT1JZX1VOU1BFQ0lGSUVEEAASGQoVRkFJTFVSRV9DQVRFR09SWV9OT05FEAESIwofRkFJTFVSRV9DQVRFR09SWV9NSVNTSU5HX01PRFVMRRACEh8KG0ZBSUxVUkVfQ0FURUdPUllfQkFEX0NPTFVNThADEiMKH0ZBSUxVUkVfQ0FURUdPUllfU0hBUEVfTUlTTUFUQ0gQBBIiCh5GQUlMVVJFX0NBVEVHT1JZX09VVF9PRl9NRU1PUlkQBRIcChhGQUlMVVJFX0NBVEVHT1JZX1RJTUVPVVQQBhIhCh1GQUlMVVJFX0NBVEVHT1JZX1NZTlRBWF9FUlJPUhAHEh8KG0ZBSUxVUkVfQ0FURUdPUllfVFlQRV9FUlJPUhAIEiMKH0ZBSUxVUkVfQ0FURUdPUllfSU5WQUxJRF9PVVRQVVQQCRIjCh9GQUlMVVJFX0NBVEVHT1JZX01JU1NJTkdfT1VUUFVUEAoSHwobRkFJTFVSRV9DQVRFR09SWV9EQVRBX0VSUk9SEAsSHgoaRkFJTFVSRV9DQVRFR09SWV9DQU5DRUxMRUQQDBIiCh5GQUlMVVJFX0NBVEVHT1JZX1JVTlRJTUVfRVJST1IQDRIdChlGQUlMVVJFX0NBVEVHT1JZX1BMQVRGT1JNEA5iBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * W3C trace context, carried from the gateway through every event and call.
@@ -142,6 +142,28 @@ export type Budget = Message<"mlzero.v1.Budget"> & {
    * @generated from field: string tool_hint = 7;
    */
   toolHint: string;
+
+  /**
+   * Candidate programs run at once in each round of the search (0 means the
+   * service default; 1 is the single loop: one program at a time).
+   *
+   * @generated from field: uint32 parallelism = 8;
+   */
+  parallelism: number;
+
+  /**
+   * Most LLM tokens (prompt + completion) the task may use (0: no limit).
+   *
+   * @generated from field: uint64 max_llm_tokens = 9;
+   */
+  maxLlmTokens: bigint;
+
+  /**
+   * Most LLM cost in US dollars, from the configured price table (0: no limit).
+   *
+   * @generated from field: double max_llm_cost_usd = 10;
+   */
+  maxLlmCostUsd: number;
 };
 
 /**
@@ -150,6 +172,47 @@ export type Budget = Message<"mlzero.v1.Budget"> & {
  */
 export const BudgetSchema: GenMessage<Budget> = /*@__PURE__*/
   messageDesc(file_mlzero_v1_common, 2);
+
+/**
+ * What one agent's LLM calls used, for one step of a task.
+ *
+ * @generated from message mlzero.v1.LlmUsage
+ */
+export type LlmUsage = Message<"mlzero.v1.LlmUsage"> & {
+  /**
+   * The agent: "perception", "tool-selection", "retrieval", "coder", "verdict", "error-analysis".
+   *
+   * @generated from field: string agent = 1;
+   */
+  agent: string;
+
+  /**
+   * @generated from field: uint32 calls = 2;
+   */
+  calls: number;
+
+  /**
+   * @generated from field: uint64 prompt_tokens = 3;
+   */
+  promptTokens: bigint;
+
+  /**
+   * @generated from field: uint64 completion_tokens = 4;
+   */
+  completionTokens: bigint;
+
+  /**
+   * @generated from field: double cost_usd = 5;
+   */
+  costUsd: number;
+};
+
+/**
+ * Describes the message mlzero.v1.LlmUsage.
+ * Use `create(LlmUsageSchema)` to create a new message.
+ */
+export const LlmUsageSchema: GenMessage<LlmUsage> = /*@__PURE__*/
+  messageDesc(file_mlzero_v1_common, 3);
 
 /**
  * What a client asks for.
@@ -182,7 +245,7 @@ export type TaskSpec = Message<"mlzero.v1.TaskSpec"> & {
  * Use `create(TaskSpecSchema)` to create a new message.
  */
 export const TaskSpecSchema: GenMessage<TaskSpec> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_common, 3);
+  messageDesc(file_mlzero_v1_common, 4);
 
 /**
  * How the metric is named and which way is better.
@@ -208,7 +271,7 @@ export type Metric = Message<"mlzero.v1.Metric"> & {
  * Use `create(MetricSchema)` to create a new message.
  */
 export const MetricSchema: GenMessage<Metric> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_common, 4);
+  messageDesc(file_mlzero_v1_common, 5);
 
 /**
  * Lifecycle of a task as the gateway projects it.

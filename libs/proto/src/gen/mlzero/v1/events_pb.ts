@@ -8,7 +8,7 @@ import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Analysis, Attempt } from "./analyzer_pb.js";
 import { file_mlzero_v1_analyzer } from "./analyzer_pb.js";
-import type { Program } from "./coder_pb.js";
+import type { Candidate, Program } from "./coder_pb.js";
 import { file_mlzero_v1_coder } from "./coder_pb.js";
 import type { EventEnvelope, TaskSpec, TaskState } from "./common_pb.js";
 import { file_mlzero_v1_common } from "./common_pb.js";
@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/events.proto.
  */
 export const file_mlzero_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChZtbHplcm8vdjEvZXZlbnRzLnByb3RvEgltbHplcm8udjEi6AEKC1Rhc2tDb250ZXh0EiEKBHNwZWMYASABKAsyEy5tbHplcm8udjEuVGFza1NwZWMSMAoMc3VibWl0dGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghkZWFkbGluZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoKcGVyY2VwdGlvbhgEIAEoCzIcLm1semVyby52MS5QZXJjZXB0dWFsQ29udGV4dBIkCghhdHRlbXB0cxgFIAMoCzISLm1semVyby52MS5BdHRlbXB0ImEKDVRhc2tTdWJtaXR0ZWQSKgoIZW52ZWxvcGUYASABKAsyGC5tbHplcm8udjEuRXZlbnRFbnZlbG9wZRIkCgR0YXNrGAIgASgLMhYubWx6ZXJvLnYxLlRhc2tDb250ZXh0ImEKDVRhc2tQZXJjZWl2ZWQSKgoIZW52ZWxvcGUYASABKAsyGC5tbHplcm8udjEuRXZlbnRFbnZlbG9wZRIkCgR0YXNrGAIgASgLMhYubWx6ZXJvLnYxLlRhc2tDb250ZXh0IoYBCg1Db2RlR2VuZXJhdGVkEioKCGVudmVsb3BlGAEgASgLMhgubWx6ZXJvLnYxLkV2ZW50RW52ZWxvcGUSJAoEdGFzaxgCIAEoCzIWLm1semVyby52MS5UYXNrQ29udGV4dBIjCgdwcm9ncmFtGAMgASgLMhIubWx6ZXJvLnYxLlByb2dyYW0iVAoQRXhlY3V0aW9uU3RhcnRlZBIqCghlbnZlbG9wZRgBIAEoCzIYLm1semVyby52MS5FdmVudEVudmVsb3BlEhQKDGNhbmRpZGF0ZV9pZBgCIAEoCSKTAQoRRXhlY3V0aW9uUHJvZ3Jlc3MSKgoIZW52ZWxvcGUYASABKAsyGC5tbHplcm8udjEuRXZlbnRFbnZlbG9wZRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSKgoHZWxhcHNlZBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghsb2dfdGFpbBgEIAEoCSK2AQoRRXhlY3V0aW9uRmluaXNoZWQSKgoIZW52ZWxvcGUYASABKAsyGC5tbHplcm8udjEuRXZlbnRFbnZlbG9wZRIkCgR0YXNrGAIgASgLMhYubWx6ZXJvLnYxLlRhc2tDb250ZXh0EiMKB3Byb2dyYW0YAyABKAsyEi5tbHplcm8udjEuUHJvZ3JhbRIqCgZyZXN1bHQYBCABKAsyGi5tbHplcm8udjEuRXhlY3V0aW9uUmVzdWx0It0BChFJdGVyYXRpb25BbmFseXplZBIqCghlbnZlbG9wZRgBIAEoCzIYLm1semVyby52MS5FdmVudEVudmVsb3BlEiQKBHRhc2sYAiABKAsyFi5tbHplcm8udjEuVGFza0NvbnRleHQSIwoHcHJvZ3JhbRgDIAEoCzISLm1semVyby52MS5Qcm9ncmFtEioKBnJlc3VsdBgEIAEoCzIaLm1semVyby52MS5FeGVjdXRpb25SZXN1bHQSJQoIYW5hbHlzaXMYBSABKAsyEy5tbHplcm8udjEuQW5hbHlzaXMinwIKDFRhc2tGaW5pc2hlZBIqCghlbnZlbG9wZRgBIAEoCzIYLm1semVyby52MS5FdmVudEVudmVsb3BlEiMKBXN0YXRlGAIgASgOMhQubWx6ZXJvLnYxLlRhc2tTdGF0ZRIOCgZyZWFzb24YAyABKAkSFgoOYmVzdF9pdGVyYXRpb24YBCABKA0SKAoMYmVzdF9wcm9ncmFtGAUgASgLMhIubWx6ZXJvLnYxLlByb2dyYW0SEgoFc2NvcmUYBiABKAFIAIgBARIOCgZtZXRyaWMYByABKAkSGAoQcHJlZGljdGlvbnNfcGF0aBgIIAEoCRIkCgR0YXNrGAkgASgLMhYubWx6ZXJvLnYxLlRhc2tDb250ZXh0QggKBl9zY29yZSJRChNUYXNrQ2FuY2VsUmVxdWVzdGVkEioKCGVudmVsb3BlGAEgASgLMhgubWx6ZXJvLnYxLkV2ZW50RW52ZWxvcGUSDgoGcmVhc29uGAIgASgJYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_mlzero_v1_analyzer, file_mlzero_v1_coder, file_mlzero_v1_common, file_mlzero_v1_executor, file_mlzero_v1_perception]);
+  fileDesc("ChZtbHplcm8vdjEvZXZlbnRzLnByb3RvEgltbHplcm8udjEi6AEKC1Rhc2tDb250ZXh0EiEKBHNwZWMYASABKAsyEy5tbHplcm8udjEuVGFza1NwZWMSMAoMc3VibWl0dGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghkZWFkbGluZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoKcGVyY2VwdGlvbhgEIAEoCzIcLm1semVyby52MS5QZXJjZXB0dWFsQ29udGV4dBIkCghhdHRlbXB0cxgFIAMoCzISLm1semVyby52MS5BdHRlbXB0ImEKDVRhc2tTdWJtaXR0ZWQSKgoIZW52ZWxvcGUYASABKAsyGC5tbHplcm8udjEuRXZlbnRFbnZlbG9wZRIkCgR0YXNrGAIgASgLMhYubWx6ZXJvLnYxLlRhc2tDb250ZXh0ImEKDVRhc2tQZXJjZWl2ZWQSKgoIZW52ZWxvcGUYASABKAsyGC5tbHplcm8udjEuRXZlbnRFbnZlbG9wZRIkCgR0YXNrGAIgASgLMhYubWx6ZXJvLnYxLlRhc2tDb250ZXh0IpoCCgxSb3VuZFBsYW5uZWQSKgoIZW52ZWxvcGUYASABKAsyGC5tbHplcm8udjEuRXZlbnRFbnZlbG9wZRIkCgR0YXNrGAIgASgLMhYubWx6ZXJvLnYxLlRhc2tDb250ZXh0Eg0KBXJvdW5kGAMgASgNEigKCmNhbmRpZGF0ZXMYBCADKAsyFC5tbHplcm8udjEuQ2FuZGlkYXRlEg4KBnJlYXNvbhgFIAEoCRI8CgtwYXJlbnRfY29kZRgGIAMoCzInLm1semVyby52MS5Sb3VuZFBsYW5uZWQuUGFyZW50Q29kZUVudHJ5GjEKD1BhcmVudENvZGVFbnRyeRILCgNrZXkYASABKA0SDQoFdmFsdWUYAiABKAk6AjgBIoYBCg1Db2RlR2VuZXJhdGVkEioKCGVudmVsb3BlGAEgASgLMhgubWx6ZXJvLnYxLkV2ZW50RW52ZWxvcGUSJAoEdGFzaxgCIAEoCzIWLm1semVyby52MS5UYXNrQ29udGV4dBIjCgdwcm9ncmFtGAMgASgLMhIubWx6ZXJvLnYxLlByb2dyYW0iVAoQRXhlY3V0aW9uU3RhcnRlZBIqCghlbnZlbG9wZRgBIAEoCzIYLm1semVyby52MS5FdmVudEVudmVsb3BlEhQKDGNhbmRpZGF0ZV9pZBgCIAEoCSKTAQoRRXhlY3V0aW9uUHJvZ3Jlc3MSKgoIZW52ZWxvcGUYASABKAsyGC5tbHplcm8udjEuRXZlbnRFbnZlbG9wZRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSKgoHZWxhcHNlZBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghsb2dfdGFpbBgEIAEoCSK2AQoRRXhlY3V0aW9uRmluaXNoZWQSKgoIZW52ZWxvcGUYASABKAsyGC5tbHplcm8udjEuRXZlbnRFbnZlbG9wZRIkCgR0YXNrGAIgASgLMhYubWx6ZXJvLnYxLlRhc2tDb250ZXh0EiMKB3Byb2dyYW0YAyABKAsyEi5tbHplcm8udjEuUHJvZ3JhbRIqCgZyZXN1bHQYBCABKAsyGi5tbHplcm8udjEuRXhlY3V0aW9uUmVzdWx0It0BChFJdGVyYXRpb25BbmFseXplZBIqCghlbnZlbG9wZRgBIAEoCzIYLm1semVyby52MS5FdmVudEVudmVsb3BlEiQKBHRhc2sYAiABKAsyFi5tbHplcm8udjEuVGFza0NvbnRleHQSIwoHcHJvZ3JhbRgDIAEoCzISLm1semVyby52MS5Qcm9ncmFtEioKBnJlc3VsdBgEIAEoCzIaLm1semVyby52MS5FeGVjdXRpb25SZXN1bHQSJQoIYW5hbHlzaXMYBSABKAsyEy5tbHplcm8udjEuQW5hbHlzaXMinwIKDFRhc2tGaW5pc2hlZBIqCghlbnZlbG9wZRgBIAEoCzIYLm1semVyby52MS5FdmVudEVudmVsb3BlEiMKBXN0YXRlGAIgASgOMhQubWx6ZXJvLnYxLlRhc2tTdGF0ZRIOCgZyZWFzb24YAyABKAkSFgoOYmVzdF9pdGVyYXRpb24YBCABKA0SKAoMYmVzdF9wcm9ncmFtGAUgASgLMhIubWx6ZXJvLnYxLlByb2dyYW0SEgoFc2NvcmUYBiABKAFIAIgBARIOCgZtZXRyaWMYByABKAkSGAoQcHJlZGljdGlvbnNfcGF0aBgIIAEoCRIkCgR0YXNrGAkgASgLMhYubWx6ZXJvLnYxLlRhc2tDb250ZXh0QggKBl9zY29yZSJRChNUYXNrQ2FuY2VsUmVxdWVzdGVkEioKCGVudmVsb3BlGAEgASgLMhgubWx6ZXJvLnYxLkV2ZW50RW52ZWxvcGUSDgoGcmVhc29uGAIgASgJYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_mlzero_v1_analyzer, file_mlzero_v1_coder, file_mlzero_v1_common, file_mlzero_v1_executor, file_mlzero_v1_perception]);
 
 /**
  * Everything a stage needs to know about a task, carried in its events so
@@ -111,6 +111,54 @@ export const TaskPerceivedSchema: GenMessage<TaskPerceived> = /*@__PURE__*/
   messageDesc(file_mlzero_v1_events, 2);
 
 /**
+ * The analyzer's next round of the search: candidates for the coder to build.
+ *
+ * @generated from message mlzero.v1.RoundPlanned
+ */
+export type RoundPlanned = Message<"mlzero.v1.RoundPlanned"> & {
+  /**
+   * @generated from field: mlzero.v1.EventEnvelope envelope = 1;
+   */
+  envelope?: EventEnvelope | undefined;
+
+  /**
+   * @generated from field: mlzero.v1.TaskContext task = 2;
+   */
+  task?: TaskContext | undefined;
+
+  /**
+   * @generated from field: uint32 round = 3;
+   */
+  round: number;
+
+  /**
+   * @generated from field: repeated mlzero.v1.Candidate candidates = 4;
+   */
+  candidates: Candidate[];
+
+  /**
+   * Why these candidates, one line, for the task's status.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * Code of the programs the DEBUG and IMPROVE candidates expand, by iteration.
+   *
+   * @generated from field: map<uint32, string> parent_code = 6;
+   */
+  parentCode: { [key: number]: string };
+};
+
+/**
+ * Describes the message mlzero.v1.RoundPlanned.
+ * Use `create(RoundPlannedSchema)` to create a new message.
+ */
+export const RoundPlannedSchema: GenMessage<RoundPlanned> = /*@__PURE__*/
+  messageDesc(file_mlzero_v1_events, 3);
+
+/**
  * @generated from message mlzero.v1.CodeGenerated
  */
 export type CodeGenerated = Message<"mlzero.v1.CodeGenerated"> & {
@@ -135,7 +183,7 @@ export type CodeGenerated = Message<"mlzero.v1.CodeGenerated"> & {
  * Use `create(CodeGeneratedSchema)` to create a new message.
  */
 export const CodeGeneratedSchema: GenMessage<CodeGenerated> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_events, 3);
+  messageDesc(file_mlzero_v1_events, 4);
 
 /**
  * @generated from message mlzero.v1.ExecutionStarted
@@ -157,7 +205,7 @@ export type ExecutionStarted = Message<"mlzero.v1.ExecutionStarted"> & {
  * Use `create(ExecutionStartedSchema)` to create a new message.
  */
 export const ExecutionStartedSchema: GenMessage<ExecutionStarted> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_events, 4);
+  messageDesc(file_mlzero_v1_events, 5);
 
 /**
  * Periodic progress of a running program, for live display.
@@ -193,7 +241,7 @@ export type ExecutionProgress = Message<"mlzero.v1.ExecutionProgress"> & {
  * Use `create(ExecutionProgressSchema)` to create a new message.
  */
 export const ExecutionProgressSchema: GenMessage<ExecutionProgress> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_events, 5);
+  messageDesc(file_mlzero_v1_events, 6);
 
 /**
  * @generated from message mlzero.v1.ExecutionFinished
@@ -225,7 +273,7 @@ export type ExecutionFinished = Message<"mlzero.v1.ExecutionFinished"> & {
  * Use `create(ExecutionFinishedSchema)` to create a new message.
  */
 export const ExecutionFinishedSchema: GenMessage<ExecutionFinished> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_events, 6);
+  messageDesc(file_mlzero_v1_events, 7);
 
 /**
  * @generated from message mlzero.v1.IterationAnalyzed
@@ -262,7 +310,7 @@ export type IterationAnalyzed = Message<"mlzero.v1.IterationAnalyzed"> & {
  * Use `create(IterationAnalyzedSchema)` to create a new message.
  */
 export const IterationAnalyzedSchema: GenMessage<IterationAnalyzed> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_events, 7);
+  messageDesc(file_mlzero_v1_events, 8);
 
 /**
  * @generated from message mlzero.v1.TaskFinished
@@ -327,7 +375,7 @@ export type TaskFinished = Message<"mlzero.v1.TaskFinished"> & {
  * Use `create(TaskFinishedSchema)` to create a new message.
  */
 export const TaskFinishedSchema: GenMessage<TaskFinished> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_events, 8);
+  messageDesc(file_mlzero_v1_events, 9);
 
 /**
  * @generated from message mlzero.v1.TaskCancelRequested
@@ -349,5 +397,5 @@ export type TaskCancelRequested = Message<"mlzero.v1.TaskCancelRequested"> & {
  * Use `create(TaskCancelRequestedSchema)` to create a new message.
  */
 export const TaskCancelRequestedSchema: GenMessage<TaskCancelRequested> = /*@__PURE__*/
-  messageDesc(file_mlzero_v1_events, 9);
+  messageDesc(file_mlzero_v1_events, 10);
 
