@@ -20,6 +20,7 @@ import { iterationName, resolveInside, type TaskWorkspace } from "@mlzero/worksp
 import { checkPredictions, type PredictionsReport } from "./check-predictions.js";
 import { classifyFailure, type FailureDiagnosis } from "./classify-failure.js";
 import { decideNextStep } from "./decide-next-step.js";
+import { explainFailure, reviewSuccess, type AnalyzerAgents } from "./llm-agents.js";
 import { formatCheck } from "./output-check.js";
 import { readLogEnd, readResult } from "./read-logs.js";
 
@@ -35,6 +36,12 @@ export interface AnalyzerDeps {
   defaultMaxIterations: number;
   /** Lessons of earlier tasks; without it (or when it fails) the analyzer decides alone. */
   lessons?: LessonSource;
+  /**
+   * The LLM agents (verdict, error analysis), when an LLM endpoint is
+   * configured: they review the analyzer's own decision, which stands when
+   * they are unavailable. Without them the analyzer decides alone.
+   */
+  agents?: AnalyzerAgents;
 }
 
 /** How much of each log the failure classification reads, from the end. */
@@ -70,13 +77,26 @@ export async function analyze(request: AnalyzeRequest, deps: AnalyzerDeps): Prom
     checks = [...report.checks.map(formatCheck), scoreCheck(reported, context)];
     if (report.passed) {
       const score = reported ? `; validation ${reported.metric} = ${reported.score}` : "; it reported no validation score";
-      return create(AnalysisSchema, {
+      const success = create(AnalysisSchema, {
         verdict: Verdict.SUCCESS,
         failure: FailureCategory.NONE,
         summary: `The program wrote valid predictions to ${relativePath}${score}.`,
         predictionsPath: relativePath,
         checks,
         ...scored,
+      });
+      if (!deps.agents) return success;
+      const tool = request.program?.tool || request.attempts.at(-1)?.tool || "";
+      return reviewSuccess(deps.agents, success, {
+        context,
+        tool,
+        checks,
+        ...(reported ? { reported } : {}),
+        ...(await logTails(iterationDir, result)),
+        iteration: request.iteration,
+        attempts: request.attempts,
+        maxIterations: request.budget?.maxIterations || deps.defaultMaxIterations,
+        ...(hasDeadline(request) ? { secondsLeft: request.secondsLeft } : {}),
       });
     }
     diagnosis = outputFailure(report, relativePath, result);
@@ -90,7 +110,6 @@ export async function analyze(request: AnalyzeRequest, deps: AnalyzerDeps): Prom
 
   const tool = request.program?.tool || request.attempts.at(-1)?.tool || "";
   const budget = request.budget;
-  const hasDeadline = budget?.timeLimit !== undefined && (budget.timeLimit.seconds > 0n || budget.timeLimit.nanos > 0);
   const step = decideNextStep({
     diagnosis,
     iteration: request.iteration,
@@ -98,7 +117,7 @@ export async function analyze(request: AnalyzeRequest, deps: AnalyzerDeps): Prom
     attempts: request.attempts,
     context,
     maxIterations: budget?.maxIterations || deps.defaultMaxIterations,
-    ...(hasDeadline ? { secondsLeft: request.secondsLeft } : {}),
+    ...(hasDeadline(request) ? { secondsLeft: request.secondsLeft } : {}),
   });
   if (step.kind === "give_up") {
     return create(AnalysisSchema, {
@@ -110,7 +129,39 @@ export async function analyze(request: AnalyzeRequest, deps: AnalyzerDeps): Prom
     });
   }
   const fix = (await learnedFix(request, tool, diagnosis, deps.lessons)) ?? step.fix;
-  return create(AnalysisSchema, { failure: diagnosis.category, checks, ...scored, verdict: Verdict.FIX, summary: diagnosis.summary, fix });
+  const analysis = create(AnalysisSchema, {
+    failure: diagnosis.category,
+    checks,
+    ...scored,
+    verdict: Verdict.FIX,
+    summary: diagnosis.summary,
+    fix,
+  });
+  if (!deps.agents) return analysis;
+  return explainFailure(deps.agents, analysis, {
+    context,
+    tool,
+    diagnosis,
+    attempts: request.attempts,
+    ...(await logTails(iterationDir, result)),
+    code: request.program?.code ?? "",
+  });
+}
+
+/** How much of each log the LLM agents get, from the end (their prompts cut further). */
+const AGENT_LOG_BYTES = 16 * 1024;
+
+/** The ends of the run's logs for the LLM agents, or the result's tails when the logs are not there. */
+async function logTails(iterationDir: string, result: ExecutionResult): Promise<{ stdout: string; stderr: string }> {
+  return {
+    stdout: (await readLogEnd(path.join(iterationDir, ITERATION_FILES.stdout), AGENT_LOG_BYTES)) ?? result.stdoutTail,
+    stderr: (await readLogEnd(path.join(iterationDir, ITERATION_FILES.stderr), AGENT_LOG_BYTES)) ?? result.stderrTail,
+  };
+}
+
+function hasDeadline(request: AnalyzeRequest): boolean {
+  const limit = request.budget?.timeLimit;
+  return limit !== undefined && (limit.seconds > 0n || limit.nanos > 0);
 }
 
 /**

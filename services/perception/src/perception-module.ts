@@ -17,6 +17,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { serve } from "@mlzero/rpc";
 import type { ServiceModule } from "@mlzero/service";
 import { taskWorkspace } from "@mlzero/workspace";
+import type { PerceptionAgents } from "./llm-refine.js";
 import { perceive, type PerceiveOptions } from "./perceive.js";
 
 /** The part of the memory service perception uses: the tool registry. */
@@ -30,6 +31,12 @@ export interface PerceptionModuleOptions {
   logger: Logger;
   memory: ToolRegistry;
   workspaceRoot: string;
+  /**
+   * The LLM agents (perception refinement, tool selection), when an LLM
+   * endpoint is configured: they refine the rules' context, which stands
+   * when they are unavailable. Without them the rules decide alone.
+   */
+  agents?: PerceptionAgents;
 }
 
 /**
@@ -45,11 +52,20 @@ export interface PerceptionModuleOptions {
  * again at most, which the executor runs once (one run per iteration), and
  * the gateway never moves a task back for an event it has passed.
  */
-export function createPerceptionModule({ bus, logger, memory, workspaceRoot }: PerceptionModuleOptions): ServiceModule {
+export function createPerceptionModule({ bus, logger, memory, workspaceRoot, agents }: PerceptionModuleOptions): ServiceModule {
   const finished = new FinishedTasks();
   const perceived = new ProcessedSet();
-  const perceiveFolder = async (options: Omit<PerceiveOptions, "tools">) =>
-    perceive({ ...options, tools: (await memory.listTools({})).tools });
+  const perceiveFolder = async (options: Omit<PerceiveOptions, "tools">) => {
+    const tools = (await memory.listTools({})).tools;
+    const context = await perceive({ ...options, tools });
+    if (!agents) return context;
+    return agents.refine(context, {
+      inputDir: options.inputDir,
+      tools,
+      ...(options.toolHint ? { toolHint: options.toolHint } : {}),
+      ...(options.gpus ? { gpus: options.gpus } : {}),
+    });
+  };
 
   return {
     name: "perception",
