@@ -1,6 +1,6 @@
 import { ConfigError, parseEnv } from "@mlzero/config";
 import { z } from "zod";
-import type { ChatProfile, PriceTable } from "./chat.js";
+import { createChatClient, type ChatClient, type ChatProfile, type PriceTable } from "./chat.js";
 
 /** The agents that think with the LLM, each with its own profile. */
 export const AGENTS = ["perception", "tool-selection", "retrieval", "coder", "verdict", "error-analysis"] as const;
@@ -72,4 +72,9 @@ export function loadLlmSettings(env: NodeJS.ProcessEnv): LlmSettings | undefined
     profiles,
     prices: config.MLZERO_LLM_PRICES ?? {},
   };
+}
+
+/** The chat client the settings describe. */
+export function chatClientFor(settings: LlmSettings): ChatClient {
+  return createChatClient({ baseURL: settings.baseURL, ...(settings.apiKey ? { apiKey: settings.apiKey } : {}), prices: settings.prices });
 }

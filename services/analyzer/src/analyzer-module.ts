@@ -10,6 +10,7 @@ import {
   AnalyzeRequestSchema,
   AnalyzerService,
   AttemptSchema,
+  CandidateKind,
   IterationAnalyzedSchema,
   RoundPlannedSchema,
   TaskContextSchema,
@@ -40,6 +41,8 @@ export interface AnalyzerModuleOptions {
   defaultMaxIterations: number;
   /** Candidates run at once when a task's budget says 0 (1: the single loop). */
   defaultParallelism?: number;
+  /** Rounds improving the best programs after the first success (see SearchLimits.improveRounds); 0 by default. */
+  improveRounds?: number;
   /** The memory service's lessons: fixes that worked for the same failure in earlier tasks. */
   lessons?: LessonSource;
   /** The LLM agents (verdict, error analysis) when an LLM endpoint is configured; without them the analyzer decides alone. */
@@ -76,6 +79,7 @@ export function createAnalyzerModule({
   workspaceRoot,
   defaultMaxIterations,
   defaultParallelism = 1,
+  improveRounds = 0,
   lessons,
   agents,
 }: AnalyzerModuleOptions): ServiceModule {
@@ -248,6 +252,7 @@ export function createAnalyzerModule({
     return {
       maxIterations: budget?.maxIterations || defaultMaxIterations,
       parallelism: budget?.parallelism || defaultParallelism,
+      improveRounds,
       ...(hasDeadline ? { secondsLeft: secondsLeft(task) } : {}),
       llm: { tokens, maxTokens: Number(budget?.maxLlmTokens ?? 0n), costUsd, maxCostUsd: budget?.maxLlmCostUsd ?? 0 },
     };
@@ -325,6 +330,7 @@ function nodeOf(iteration: number, analyzed: IterationAnalyzed): SearchNode {
     iteration,
     round: program?.candidate?.round || iteration,
     tool: program?.tool ?? "",
+    kind: program?.candidate?.kind ?? CandidateKind.UNSPECIFIED,
     verdict: analysis?.verdict ?? Verdict.UNSPECIFIED,
     failure: analysis?.failure ?? 0,
     ...(analysis?.score === undefined ? {} : { score: analysis.score }),

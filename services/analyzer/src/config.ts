@@ -7,6 +7,11 @@ export function loadAnalyzerConfig(env: NodeJS.ProcessEnv) {
     {
       MLZERO_WORKSPACE_ROOT: z.string().min(1),
       MLZERO_DEFAULT_MAX_ITERATIONS: count().default(5),
+      // Candidates run at once in a round when a task's budget says 0 (1: the single loop).
+      MLZERO_SEARCH_PARALLELISM: count().default(1),
+      // Rounds improving the best programs after the first success; unset: 1 with an LLM
+      // (MLZERO_LLM_URL, which the coder shares), 0 without (the offline coder cannot improve).
+      MLZERO_SEARCH_IMPROVE_ROUNDS: z.coerce.number().int().min(0).optional(),
       // The memory service, for lessons of earlier tasks; unset: the analyzer decides alone.
       MLZERO_MEMORY_ADDRESS: address().optional(),
     },

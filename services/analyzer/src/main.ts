@@ -1,4 +1,4 @@
-import { createChatClient, loadLlmSettings } from "@mlzero/llm";
+import { chatClientFor, loadLlmSettings } from "@mlzero/llm";
 import { MemoryService } from "@mlzero/proto";
 import { createClient } from "@mlzero/rpc";
 import { runServiceMain } from "@mlzero/service";
@@ -12,7 +12,7 @@ await runServiceMain("analyzer", 50056, async ({ env, logger, bus }) => {
   const llm = loadLlmSettings(env);
   const agents = llm
     ? await createAnalyzerAgents({
-        chat: createChatClient({ baseURL: llm.baseURL, ...(llm.apiKey ? { apiKey: llm.apiKey } : {}), prices: llm.prices }),
+        chat: chatClientFor(llm),
         profiles: llm.profiles,
         logger,
       })
@@ -23,6 +23,8 @@ await runServiceMain("analyzer", 50056, async ({ env, logger, bus }) => {
     logger,
     workspaceRoot: config.MLZERO_WORKSPACE_ROOT,
     defaultMaxIterations: config.MLZERO_DEFAULT_MAX_ITERATIONS,
+    defaultParallelism: config.MLZERO_SEARCH_PARALLELISM,
+    improveRounds: config.MLZERO_SEARCH_IMPROVE_ROUNDS ?? (llm ? 1 : 0),
     lessons: memory,
     agents,
   });

@@ -16,6 +16,7 @@ export interface SearchNode {
   iteration: number;
   round: number;
   tool: string;
+  kind: CandidateKind;
   verdict: Verdict;
   failure: FailureCategory;
   score?: number;
@@ -32,6 +33,12 @@ export interface SearchLimits {
   parallelism: number;
   /** Seconds before the deadline; undefined when the task has none. */
   secondsLeft?: number;
+  /**
+   * Rounds of IMPROVE candidates after the first success (0 stops at the
+   * first successful round): worth it only when the coder has an LLM, since
+   * the offline coder would build the same program again.
+   */
+  improveRounds: number;
   /** LLM use so far and its limits (0: none). */
   llm?: { tokens: number; maxTokens: number; costUsd: number; maxCostUsd: number };
 }
@@ -58,8 +65,8 @@ export function firstRound(context: PerceptualContext, limits: SearchLimits): Se
 
 /**
  * After a round: stop with the best node by validation score once any
- * program succeeded (the offline planner has no improvement to propose) or
- * a budget is used up; otherwise expand the round's failed nodes with their
+ * program succeeded and the improvement rounds are done (improve the best
+ * programs before that), or when a budget is used up; otherwise expand the round's failed nodes with their
  * fixes (debug the program, or switch tool) and fill the round's other slots
  * with tools no node has tried, in perception's order. A switch to a tool
  * another node already ran becomes the next untried tool instead, so that
@@ -75,6 +82,13 @@ export function nextRound(nodes: readonly SearchNode[], context: PerceptualConte
     const outcome = best ? `best so far: ${describe(best, context)}` : "no program had succeeded";
     return { kind: "finish", best, reason: `${spent}; ${outcome}` };
   }
+  const improved = new Set(sorted.filter((node) => node.kind === CandidateKind.IMPROVE).map((node) => node.round)).size;
+  const room = roomLeft(used, limits);
+  if (best && improved < limits.improveRounds && room === undefined) {
+    const candidates = improveRound(sorted, best, context, used, round, limits);
+    const reason = `round ${round + 1}: improve ${candidates.map((candidate) => `iteration ${candidate.parentIteration} (${candidate.fix?.tool})`).join(", ")}`;
+    return { kind: "round", round: round + 1, candidates, reason };
+  }
   if (best) {
     const reason =
       sorted.length === 1
@@ -87,10 +101,7 @@ export function nextRound(nodes: readonly SearchNode[], context: PerceptualConte
   const platform = last.find((node) => node.failure === FailureCategory.PLATFORM);
   // Every program runs in the same image: no fix or other tool gets past this.
   if (platform) return giveUp(platform.summary);
-  if (used >= limits.maxIterations) return giveUp(`all ${limits.maxIterations} iterations of the budget are used`);
-  if (limits.secondsLeft !== undefined && limits.secondsLeft < MIN_SECONDS_FOR_RUN) {
-    return giveUp(`only ${Math.max(0, Math.floor(limits.secondsLeft))} s are left before the deadline`);
-  }
+  if (room !== undefined) return giveUp(room);
 
   const slots = Math.min(Math.max(1, limits.parallelism), limits.maxIterations - used);
   const tried = new Set(sorted.map((node) => node.tool));
@@ -126,6 +137,47 @@ export function nextRound(nodes: readonly SearchNode[], context: PerceptualConte
   );
   const reason = `round ${round + 1}: ${candidates.map((candidate) => `${CandidateKind[candidate.kind].toLowerCase().replace("_", " ")} ${candidate.fix?.tool}`).join(", ")}`;
   return { kind: "round", round: round + 1, candidates, reason };
+}
+
+/** Why no further run fits the budget, or undefined when one does. */
+function roomLeft(used: number, limits: SearchLimits): string | undefined {
+  if (used >= limits.maxIterations) return `all ${limits.maxIterations} iterations of the budget are used`;
+  if (limits.secondsLeft !== undefined && limits.secondsLeft < MIN_SECONDS_FOR_RUN) {
+    return `only ${Math.max(0, Math.floor(limits.secondsLeft))} s are left before the deadline`;
+  }
+  return undefined;
+}
+
+/** IMPROVE candidates of the best successful nodes, best first, one per node. */
+function improveRound(
+  nodes: readonly SearchNode[],
+  best: SearchNode,
+  context: PerceptualContext,
+  used: number,
+  round: number,
+  limits: SearchLimits,
+): Candidate[] {
+  const slots = Math.min(Math.max(1, limits.parallelism), limits.maxIterations - used);
+  const greaterIsBetter = context.metric?.greaterIsBetter ?? true;
+  const ranked = [best, ...nodes.filter((node) => node !== best && node.verdict === Verdict.SUCCESS)].sort((a, b) =>
+    a === best ? -1 : b === best ? 1 : (greaterIsBetter ? -1 : 1) * ((a.score ?? -Infinity) - (b.score ?? -Infinity)),
+  );
+  const metric = context.metric?.name || "score";
+  return withRound(
+    ranked.slice(0, slots).map((node, index) =>
+      create(CandidateSchema, {
+        iteration: used + index + 1,
+        round: round + 1,
+        kind: CandidateKind.IMPROVE,
+        parentIteration: node.iteration,
+        fix: create(FixSchema, {
+          tool: node.tool,
+          reduceLevel: node.fix?.reduceLevel ?? 0,
+          plan: `Raise the validation ${metric} of iteration ${node.iteration}'s ${node.tool} program (${node.score ?? "not reported"}) without breaking its output.`,
+        }),
+      }),
+    ),
+  );
 }
 
 /** The successful node with the best validation score (a reported score beats none; ties go to the earlier). */

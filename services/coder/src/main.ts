@@ -1,4 +1,4 @@
-import { createChatClient, loadLlmSettings } from "@mlzero/llm";
+import { chatClientFor, loadLlmSettings } from "@mlzero/llm";
 import { MemoryService } from "@mlzero/proto";
 import { createClient } from "@mlzero/rpc";
 import { runServiceMain } from "@mlzero/service";
@@ -17,7 +17,7 @@ await runServiceMain("coder", 50054, async ({ env, logger, bus }) => {
     const promptsDir = config.MLZERO_CODER_PROMPTS_DIR;
     // A missing or malformed prompt file fails the start, not every task.
     await loadCoderPrompts(promptsDir);
-    const chat = createChatClient({ baseURL: settings.baseURL, apiKey: settings.apiKey, prices: settings.prices });
+    const chat = chatClientFor(settings);
     coder = createLlmCoder({ chat, settings, memory, offline, promptsDir, logger });
     logger.info({ baseURL: settings.baseURL, model: settings.profiles.coder.model }, "coder thinks with the LLM");
   }

@@ -1,4 +1,4 @@
-import { createChatClient, loadLlmSettings } from "@mlzero/llm";
+import { chatClientFor, loadLlmSettings } from "@mlzero/llm";
 import { MemoryService } from "@mlzero/proto";
 import { createClient } from "@mlzero/rpc";
 import { runServiceMain } from "@mlzero/service";
@@ -12,7 +12,7 @@ await runServiceMain("perception", 50052, async ({ env, logger, bus }) => {
   const llm = loadLlmSettings(env);
   const agents = llm
     ? await createPerceptionAgents({
-        chat: createChatClient({ baseURL: llm.baseURL, ...(llm.apiKey ? { apiKey: llm.apiKey } : {}), prices: llm.prices }),
+        chat: chatClientFor(llm),
         profiles: llm.profiles,
         logger,
       })
