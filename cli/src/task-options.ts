@@ -15,6 +15,9 @@ export interface TaskOptions {
   description: string;
   tool: string;
   gpus: number;
+  parallelism: number | undefined;
+  maxLlmTokens: number | undefined;
+  maxLlmCostUsd: number | undefined;
 }
 
 /** The flags of {@link TaskOptions}, for `parseArgs`. */
@@ -26,6 +29,9 @@ export const TASK_FLAGS = {
   "description-file": { type: "string" },
   tool: { type: "string" },
   gpus: { type: "string" },
+  parallelism: { type: "string" },
+  "max-llm-tokens": { type: "string" },
+  "max-llm-cost": { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
 /** What each budget flag defaults to, as the command's usage says it. */
@@ -44,7 +50,11 @@ export function taskFlagsUsage(defaults: TaskFlagDefaults): string {
   --description-file FILE      the same, from a file
   --tool NAME                  a tool to try first (e.g. lightgbm, autogluon, sklearn)
   --gpus N                     GPUs for each program run; with 1 or more the GPU variants
-                               (image-timm, text-transformer) are ranked first (default 0)`;
+                               (image-timm, text-transformer) are ranked first (default 0)
+  --parallelism N              candidate programs run at once in each round of the search
+                               (default 1: one program at a time)
+  --max-llm-tokens N           most LLM tokens the task may use (default: no limit)
+  --max-llm-cost USD           most LLM cost in dollars, from MLZERO_LLM_PRICES (default: no limit)`;
 }
 
 /** `parseArgs` in strict mode; a mistake is an InvalidInputError with its first line. */
@@ -85,6 +95,9 @@ export async function taskOptionsFrom(command: string, values: TaskFlagValues, p
     description,
     tool: values.tool ?? "",
     gpus: gpuCount(values.gpus),
+    parallelism: optionalNumber(values.parallelism, "--parallelism", true),
+    maxLlmTokens: optionalNumber(values["max-llm-tokens"], "--max-llm-tokens", true),
+    maxLlmCostUsd: optionalNumber(values["max-llm-cost"], "--max-llm-cost", false),
   };
 }
 
@@ -104,6 +117,9 @@ export function taskSpecFrom(options: TaskOptions): MessageInitShape<typeof Task
       iterationTimeLimit: seconds(options.iterationTimeLimitSeconds),
       toolHint: options.tool,
       gpus: options.gpus,
+      parallelism: options.parallelism ?? 0,
+      maxLlmTokens: BigInt(options.maxLlmTokens ?? 0),
+      maxLlmCostUsd: options.maxLlmCostUsd ?? 0,
     },
   };
 }
