@@ -1,7 +1,7 @@
 import { UnavailableError } from "@mlzero/errors";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createChatClient } from "./chat.js";
+import { createChatClient, InvalidAnswerError } from "./chat.js";
 import { startScriptedEndpoint, type ScriptedEndpoint, type ScriptedReply } from "./testing.js";
 
 const endpoints: ScriptedEndpoint[] = [];
@@ -56,10 +56,16 @@ describe("chat client over the openai package", () => {
     expect(repairMessages.at(-2)).toEqual({ role: "assistant", content: '{"verdict": "MAYBE", "score": 1}' });
     expect(repairMessages.at(-1)!.content).toMatch(/^That answer is not valid: verdict: /);
 
-    const hopeless = await endpoint([{ content: "no json here" }, { content: '{"verdict": "SUCCESS"}' }]);
+    const hopeless = await endpoint([
+      { content: "no json here", promptTokens: 30, completionTokens: 3 },
+      { content: '{"verdict": "SUCCESS"}', promptTokens: 40, completionTokens: 4 },
+    ]);
     const attempt = createChatClient({ baseURL: hopeless.baseURL }).structured(profile, [{ role: "user", content: "judge" }], verdict);
     await expect(attempt).rejects.toThrow(UnavailableError);
     await expect(attempt).rejects.toThrow(/invalid twice: score:/);
+    // The two calls still count against the task's budget.
+    await expect(attempt).rejects.toMatchObject({ calls: 2, usage: { promptTokens: 70, completionTokens: 7 } });
+    await expect(attempt).rejects.toBeInstanceOf(InvalidAnswerError);
   });
 
   it("says which endpoint and model failed once retries are spent, and refuses an empty chat", async () => {

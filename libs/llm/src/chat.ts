@@ -109,9 +109,21 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       const usage = addUsage(first.usage, second.usage);
       const again = parse(second.text, schema);
       if (again.ok) return { value: again.value, usage, calls: 2 };
-      throw new UnavailableError(`the model's answer was invalid twice: ${again.problem}`);
+      throw new InvalidAnswerError(`the model's answer was invalid twice: ${again.problem}`, usage, 2);
     },
   };
+}
+
+/** The model answered, but invalidly twice: what the two calls used still counts against the task's budget. */
+export class InvalidAnswerError extends UnavailableError {
+  constructor(
+    message: string,
+    readonly usage: Usage,
+    readonly calls: number,
+  ) {
+    super(message);
+    this.name = "InvalidAnswerError";
+  }
 }
 
 /** Two calls' usage together. */

@@ -38,7 +38,9 @@ describe("prompt templates", () => {
     expect(() => renderPrompt(prompt, {})).toThrow(InvalidInputError);
     expect(() => renderPrompt(prompt, { tool: "x", extra: "y" })).toThrow(/values given for no slot: extra/);
     const leaky = await template("leaky.v1.md", "## system\n{{data:logs}}\n## user\nu\n");
-    expect(() => renderPrompt(leaky, {}, { logs: { text: "x", maxChars: 10 } })).toThrow(/data slot \{\{data:logs\}\} in the system message/);
+    expect(() => renderPrompt(leaky, {}, { logs: { text: "x", maxChars: 10 } })).toThrow(
+      /data slot \{\{data:logs\}\} in the system message/,
+    );
   });
 });
 

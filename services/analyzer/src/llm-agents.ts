@@ -2,7 +2,16 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { clone, create } from "@bufbuild/protobuf";
 import type { Logger } from "@mlzero/logging";
-import { loadPromptTemplate, renderPrompt, sumUsage, usageOf, type ChatClient, type ChatProfile, type PromptTemplate } from "@mlzero/llm";
+import {
+  InvalidAnswerError,
+  loadPromptTemplate,
+  renderPrompt,
+  sumUsage,
+  usageOf,
+  type ChatClient,
+  type ChatProfile,
+  type PromptTemplate,
+} from "@mlzero/llm";
 import { RESULT_MARKER, type ProgramResult } from "@mlzero/program";
 import {
   AnalysisSchema,
@@ -52,7 +61,7 @@ const errorAnswer = z.object({
 export type ErrorAnalysisAnswer = z.infer<typeof errorAnswer>;
 
 /** An agent's answer with what it cost, or why there is none (the offline result then stands). */
-export type AgentResult<T> = { ok: true; answer: T; usage: LlmUsage } | { ok: false; problem: string };
+export type AgentResult<T> = { ok: true; answer: T; usage: LlmUsage } | { ok: false; problem: string; spent: LlmUsage | undefined };
 
 /** A run that passed the analyzer's checks, as the verdict agent reads it. */
 export interface SuccessReview {
@@ -121,8 +130,10 @@ export async function createAnalyzerAgents(options: AnalyzerAgentsOptions): Prom
       return { ok: true as const, answer: completion.value, usage: usageOf(agent, completion) };
     } catch (error) {
       const problem = error instanceof Error ? error.message : String(error);
+      // An answer invalid twice still cost its calls: they count against the task's budget.
+      const spent = error instanceof InvalidAnswerError ? usageOf(agent, error) : undefined;
       options.logger?.warn({ agent, prompt: template.id, error: problem }, "LLM agent failed; the analyzer's own result stands");
-      return { ok: false as const, problem };
+      return { ok: false as const, problem, spent };
     }
   }
 
@@ -202,6 +213,7 @@ export async function reviewSuccess(agents: AnalyzerAgents, success: Analysis, i
   const result = await agents.judgeSuccess(input);
   const analysis = clone(AnalysisSchema, success);
   if (!result.ok) {
+    if (result.spent) analysis.llmUsage = sumUsage([...analysis.llmUsage, result.spent]);
     analysis.checks.push(note(VERDICT_AGENT, `unavailable (${oneLine(result.problem)}); the analyzer's own verdict stands`));
     return analysis;
   }
@@ -285,6 +297,7 @@ export async function explainFailure(agents: AnalyzerAgents, offline: Analysis, 
   const result = await agents.analyzeFailure({ ...input, plan: fix.plan, fixTool: fix.tool });
   const analysis = clone(AnalysisSchema, offline);
   if (!result.ok) {
+    if (result.spent) analysis.llmUsage = sumUsage([...analysis.llmUsage, result.spent]);
     analysis.checks.push(note(ERROR_ANALYSIS_AGENT, `unavailable (${oneLine(result.problem)}); the analyzer's own diagnosis stands`));
     return analysis;
   }

@@ -3,6 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describeError } from "@mlzero/errors";
 import {
+  InvalidAnswerError,
   loadPromptTemplate,
   renderPrompt,
   sumUsage,
@@ -407,12 +408,9 @@ function fixText(fix: Fix | undefined): string {
     .join("; ");
 }
 
-/** The usage a failed call reports with its error, when the chat client attaches one. */
+/** The usage a failed call spent: an answer invalid twice still cost its two calls. */
 function spentOn(error: unknown): Pick<Completion<unknown>, "usage" | "calls"> | undefined {
-  const usage = (error as { usage?: Usage } | undefined)?.usage;
-  if (!usage || typeof usage.promptTokens !== "number") return undefined;
-  const calls = (error as { calls?: number }).calls;
-  return { usage, calls: typeof calls === "number" ? calls : 1 };
+  return error instanceof InvalidAnswerError ? error : undefined;
 }
 
 /** Code without the Markdown fence a model may put around it. */

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { clone, create } from "@bufbuild/protobuf";
 import type { Logger } from "@mlzero/logging";
 import {
+  InvalidAnswerError,
   loadPromptTemplate,
   renderPrompt,
   sumUsage,
@@ -98,7 +99,7 @@ export interface PerceptionAgentsOptions {
   logger?: Logger;
 }
 
-type Asked<T> = { ok: true; answer: T; usage: LlmUsage } | { ok: false; problem: string };
+type Asked<T> = { ok: true; answer: T; usage: LlmUsage } | { ok: false; problem: string; spent: LlmUsage | undefined };
 
 /** Loads the prompt templates (a broken one fails here, at start-up) and returns the agents. */
 export async function createPerceptionAgents(options: PerceptionAgentsOptions): Promise<PerceptionAgents> {
@@ -115,8 +116,10 @@ export async function createPerceptionAgents(options: PerceptionAgentsOptions): 
       return { ok: true, answer: completion.value, usage: usageOf(agent, completion) };
     } catch (error) {
       const problem = error instanceof Error ? error.message : String(error);
+      // An answer invalid twice still cost its calls: they count against the task's budget.
+      const spent = error instanceof InvalidAnswerError ? usageOf(agent, error) : undefined;
       options.logger?.warn({ agent, prompt: template.id, error: problem }, "LLM agent failed; perception's rules stand");
-      return { ok: false, problem };
+      return { ok: false, problem, spent };
     }
   }
 
@@ -133,6 +136,7 @@ export async function createPerceptionAgents(options: PerceptionAgentsOptions): 
         const rejected = applyRefinement(context, refined.answer, train, input, log);
         for (const reason of rejected) options.logger?.info({ agent: PERCEPTION_AGENT, reason }, "LLM proposal ignored");
       } else {
+        if (refined.spent) usages.push(refined.spent);
         log.add("llm.perception", "unavailable", `the perception agent failed (${oneLine(refined.problem)}); the rules' inferences stand`);
       }
 
@@ -142,6 +146,7 @@ export async function createPerceptionAgents(options: PerceptionAgentsOptions): 
           usages.push(ranked.usage);
           applyRanking(context, ranked.answer, input, log);
         } else {
+          if (ranked.spent) usages.push(ranked.spent);
           log.add(
             "llm.tool_selection",
             "unavailable",
