@@ -1,11 +1,11 @@
 import { createInProcessBus, type EventBus, type InProcessBus } from "@mlzero/bus";
-import { createAnalyzerModule } from "@mlzero/analyzer";
-import { createCoderModule, createOfflineCoder } from "@mlzero/coder";
+import { analyzerOptionsFromEnv, createAnalyzerModule } from "@mlzero/analyzer";
+import { coderFromEnv, createCoderModule } from "@mlzero/coder";
 import { createExecutorModule, createLocalRunner } from "@mlzero/executor";
 import { createGatewayModule, type BudgetDefaults } from "@mlzero/gateway";
 import type { Logger } from "@mlzero/logging";
 import { createMemoryModule, memoryHandlers, openMemories } from "@mlzero/memory";
-import { createPerceptionModule } from "@mlzero/perception";
+import { createPerceptionModule, perceptionAgentsFromEnv } from "@mlzero/perception";
 import { MemoryService, TaskService } from "@mlzero/proto";
 import { localClient, type ServiceClient } from "@mlzero/rpc";
 import { startModule, type ServiceModule, type StartedModule } from "@mlzero/service";
@@ -27,6 +27,14 @@ export interface EmbeddedSystemOptions<B extends EventBus = InProcessBus> {
    * owner closes it.
    */
   bus?: B;
+  /**
+   * Where the services' own settings come from, as each service's main reads
+   * them from its environment: the LLM endpoint and models (`MLZERO_LLM_*`,
+   * `MLZERO_CODER_PROMPTS_DIR`) and the search (`MLZERO_SEARCH_PARALLELISM`,
+   * `MLZERO_SEARCH_IMPROVE_ROUNDS`). Default: none, so the offline planner
+   * with the search's defaults.
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** All six services in this process, wired over one bus (the in-process bus unless one was handed in). */
@@ -42,8 +50,9 @@ export interface EmbeddedSystem<B extends EventBus = InProcessBus> {
 /**
  * The embedded mode: the same six service modules the cluster runs as
  * separate processes, here in one process on the in-process bus, with the
- * embedded vector store, the local sandboxed runner and the offline planner.
- * Lookups between services (perception and coder asking memory) go through
+ * embedded vector store, the local sandboxed runner and the offline planner,
+ * or the LLM agents when `env` names an endpoint (`MLZERO_LLM_URL`), built by
+ * the same functions as in the services' mains. Lookups between services (perception and coder asking memory) go through
  * in-process clients with the gRPC clients' signatures.
  */
 export async function startEmbeddedSystem<B extends EventBus = InProcessBus>(
@@ -57,19 +66,25 @@ export async function startEmbeddedSystem<B extends EventBus = InProcessBus>(
   const { memories } = await openMemories({ store, knowledgeDir: options.knowledgeDir });
   const memory = localClient(MemoryService, memoryHandlers(memories));
   const log = (service: string) => logger.child({ service });
+  const env = options.env ?? {};
+  // Each service's own reading of the environment, as its main does: the LLM agents and the search's settings.
+  const perceptionAgents = await perceptionAgentsFromEnv(env, log("perception"));
+  const coder = await coderFromEnv({ env, memory, logger: log("coder") });
+  const search = await analyzerOptionsFromEnv(env, log("analyzer"));
 
   const gateway = createGatewayModule({ bus, logger: log("gateway"), workspaceRoot, defaults: options.defaults });
   const modules: ServiceModule[] = [
     gateway,
-    createPerceptionModule({ bus, logger: log("perception"), memory, workspaceRoot }),
+    createPerceptionModule({ bus, logger: log("perception"), memory, workspaceRoot, agents: perceptionAgents }),
     createMemoryModule({ logger: log("memory"), ...memories }),
-    createCoderModule({ bus, logger: log("coder"), coder: createOfflineCoder({ memory }) }),
+    createCoderModule({ bus, logger: log("coder"), coder }),
     createExecutorModule({ bus, logger: log("executor"), workspaceRoot, runner: createLocalRunner({ pythonBin: options.pythonBin }) }),
     createAnalyzerModule({
       bus,
       logger: log("analyzer"),
       workspaceRoot,
       defaultMaxIterations: options.defaults.maxIterations,
+      ...search,
       lessons: memory,
     }),
   ];

@@ -12,6 +12,7 @@ import { startEmbeddedSystem } from "./embedded-system.js";
 import { ProgressDisplay } from "./progress-display.js";
 import { RUN_USAGE, parseRunOptions, type RunOptions } from "./run-options.js";
 import { taskSpecFrom } from "./task-options.js";
+import { llmUsageText } from "./task-text.js";
 
 /** The repository root, two levels above this file's dist/ folder. */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -37,17 +38,30 @@ export async function runCommand(options: RunOptions, io: CommandIo): Promise<nu
   const logFile = createWriteStream(path.join(outDir, "mlzero.log"));
   const logger = createLogger({ service: "mlzero", level: "debug", destination: options.verbose ? tee(logFile, io.stderr) : logFile });
   const workspaceRoot = options.workspace ? path.resolve(options.workspace) : await mkdtemp(path.join(os.tmpdir(), "mlzero-"));
-  const system = await startEmbeddedSystem({
-    workspaceRoot,
-    pythonBin,
-    logger,
-    defaults: {
-      maxIterations: 5,
-      timeLimitSeconds: 1800,
-      iterationTimeLimitSeconds: 600,
-      memoryLimitBytes: 6 * 1024 ** 3,
-    },
-  });
+  const cleanUp = async () => {
+    if (!options.keepWorkspace) await removeWorkspace(workspaceRoot);
+    await new Promise<void>((resolve) => logFile.end(resolve));
+  };
+  let system;
+  try {
+    system = await startEmbeddedSystem({
+      workspaceRoot,
+      pythonBin,
+      logger,
+      defaults: {
+        maxIterations: 5,
+        timeLimitSeconds: 1800,
+        iterationTimeLimitSeconds: 600,
+        memoryLimitBytes: 6 * 1024 ** 3,
+      },
+      // The LLM endpoint (MLZERO_LLM_URL ...) and the search's settings (MLZERO_SEARCH_*), as the services read them.
+      env: io.env,
+    });
+  } catch (error) {
+    // E.g. MLZERO_LLM_URL without a model: nothing ran, nothing to keep.
+    await cleanUp();
+    throw error;
+  }
   try {
     const { task: submitted } = await system.tasks.submit({ spec: taskSpecFrom(options) });
     const taskId = submitted!.taskId;
@@ -72,8 +86,7 @@ export async function runCommand(options: RunOptions, io: CommandIo): Promise<nu
     return final.state === TaskState.SUCCEEDED ? 0 : 1;
   } finally {
     await system.stop();
-    if (!options.keepWorkspace) await removeWorkspace(workspaceRoot);
-    await new Promise<void>((resolve) => logFile.end(resolve));
+    await cleanUp();
   }
 }
 
@@ -97,6 +110,7 @@ function summarize(task: Task, outDir: string, io: CommandIo): void {
   } else {
     io.stderr.write(`mlzero: task ${TaskState[task.state]?.toLowerCase() ?? "ended"}: ${task.message}\n`);
   }
+  io.stdout.write(llmUsageText(task.llmUsage));
   io.stdout.write(`report: ${relative("report.md")}\n`);
 }
 

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { durationMs, timestampMs, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { InvalidInputError } from "@mlzero/errors";
-import { FailureCategory, ProblemType, TaskState, Verdict, type Task } from "@mlzero/proto";
+import { FailureCategory, ProblemType, TaskState, Verdict, type LlmUsage, type Task } from "@mlzero/proto";
 import type { CommandIo } from "./cli-command.js";
 
 /** The states a user names, e.g. in `mlzero ls --state`: "queued" ... "cancelled". */
@@ -41,6 +41,7 @@ export function reportOutcome(task: Task, io: CommandIo): number {
   } else {
     io.stderr.write(`mlzero: task ${task.taskId} ${stateName(task.state)}: ${task.message}\n`);
   }
+  io.stdout.write(llmUsageText(task.llmUsage));
   if (task.outputDir) {
     io.stdout.write(`report: ${path.join(task.outputDir, "report.md")}\n`);
     io.stdout.write(`output: ${task.outputDir}\n`);
@@ -68,6 +69,7 @@ export function statusText(task: Task, nowMs = Date.now()): string {
     ["output", task.outputDir],
     ["predictions", task.outputDir && task.predictionsFile ? path.join(task.outputDir, task.predictionsFile) : ""],
     ["timings", task.timings.map((timing) => `${timing.stage} ${formatDuration(timing.duration)}`).join(", ")],
+    ["llm", task.llmUsage.length > 0 ? llmTotalsText(task.llmUsage) : ""],
   ];
   const shown = fields.filter(([, value]) => value !== "");
   const width = Math.max(...shown.map(([name]) => name.length));
@@ -85,7 +87,52 @@ export function statusText(task: Task, nowMs = Date.now()): string {
     ]);
     lines.push(...table(["#", "TOOL", "VERDICT", "FAILURE", "SCORE", "TIME", "ANALYSIS"], rows).map((line) => `  ${line}`));
   }
+  if (task.llmUsage.length > 0) lines.push("", "llm usage:", ...llmUsageTable(task.llmUsage).map((line) => `  ${line}`));
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * What the task's LLM agents used, for a finished task's summary: a totals
+ * line, then one row per agent; "" when no agent called an LLM (the offline
+ * planner).
+ */
+export function llmUsageText(usages: LlmUsage[]): string {
+  if (usages.length === 0) return "";
+  return `llm: ${llmTotalsText(usages)}\n${llmUsageTable(usages)
+    .map((line) => `  ${line}\n`)
+    .join("")}`;
+}
+
+/** "9 calls, 5400 tokens (4800 prompt, 600 completion), $0.0120". */
+function llmTotalsText(usages: LlmUsage[]): string {
+  let calls = 0;
+  let prompt = 0n;
+  let completion = 0n;
+  let cost = 0;
+  for (const usage of usages) {
+    calls += usage.calls;
+    prompt += usage.promptTokens;
+    completion += usage.completionTokens;
+    cost += usage.costUsd;
+  }
+  return `${calls} call${calls === 1 ? "" : "s"}, ${prompt + completion} tokens (${prompt} prompt, ${completion} completion), ${formatUsd(cost)}`;
+}
+
+/** One row per agent: calls, tokens and cost. */
+function llmUsageTable(usages: LlmUsage[]): string[] {
+  const rows = usages.map((usage) => [
+    usage.agent,
+    String(usage.calls),
+    String(usage.promptTokens),
+    String(usage.completionTokens),
+    formatUsd(usage.costUsd),
+  ]);
+  return table(["AGENT", "CALLS", "PROMPT", "COMPLETION", "COST"], rows);
+}
+
+/** "$0.0123": LLM calls cost fractions of a cent. */
+function formatUsd(value: number): string {
+  return `$${value.toFixed(4)}`;
 }
 
 /** `mlzero ls`: one row per task. */

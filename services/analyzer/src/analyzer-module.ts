@@ -5,7 +5,7 @@ import { durationMs } from "@bufbuild/protobuf/wkt";
 import { followEnvelope, type EventBus } from "@mlzero/bus";
 import type { Logger } from "@mlzero/logging";
 import { FinishedTasks, ProcessedSet, secondsLeft } from "@mlzero/pipeline";
-import { usageTotals } from "@mlzero/llm/usage";
+import { sumUsage, usageTotals } from "@mlzero/llm/usage";
 import {
   AnalyzeRequestSchema,
   AnalyzerService,
@@ -22,6 +22,7 @@ import {
   type EventEnvelope,
   type ExecutionFinished,
   type IterationAnalyzed,
+  type LlmUsage,
   type TaskContext,
   type TaskPerceived,
 } from "@mlzero/proto";
@@ -238,6 +239,7 @@ export function createAnalyzerModule({
         metric: best?.analysis?.metric || metric,
         predictionsPath: best?.analysis?.predictionsPath ?? "",
         task,
+        llmUsage: sumUsage(llmUsageOf(task, [...nodes.values()])),
       }),
     };
   }
@@ -245,10 +247,7 @@ export function createAnalyzerModule({
   function limitsOf(task: TaskContext, nodes: IterationAnalyzed[]): SearchLimits {
     const budget = task.spec?.budget;
     const hasDeadline = budget?.timeLimit !== undefined && durationMs(budget.timeLimit) > 0;
-    const { tokens, costUsd } = usageTotals([
-      ...(task.perception?.llmUsage ?? []),
-      ...nodes.flatMap((node) => [...(node.program?.llmUsage ?? []), ...(node.analysis?.llmUsage ?? [])]),
-    ]);
+    const { tokens, costUsd } = usageTotals(llmUsageOf(task, nodes));
     return {
       maxIterations: budget?.maxIterations || defaultMaxIterations,
       parallelism: budget?.parallelism || defaultParallelism,
@@ -284,6 +283,14 @@ export function createAnalyzerModule({
       },
     },
   };
+}
+
+/** Every LLM call of a task so far: perception's, and each judged run's coder and analyzer calls. */
+function llmUsageOf(task: TaskContext, nodes: IterationAnalyzed[]): LlmUsage[] {
+  return [
+    ...(task.perception?.llmUsage ?? []),
+    ...nodes.flatMap((node) => [...(node.program?.llmUsage ?? []), ...(node.analysis?.llmUsage ?? [])]),
+  ];
 }
 
 /** The search node a run was built for; a program without one (built outside the search) is a round of its own. */

@@ -5,3 +5,4 @@ export * from "./decide-next-step.js";
 export * from "./find-exception.js";
 export * from "./output-check.js";
 export * from "./analyzer-module.js";
+export * from "./options-from-env.js";

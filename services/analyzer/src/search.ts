@@ -159,8 +159,9 @@ function improveRound(
 ): Candidate[] {
   const slots = Math.min(Math.max(1, limits.parallelism), limits.maxIterations - used);
   const greaterIsBetter = context.metric?.greaterIsBetter ?? true;
+  // Best first, then by score, a reported score before none (whichever way the metric points), ties to the earlier.
   const ranked = [best, ...nodes.filter((node) => node !== best && node.verdict === Verdict.SUCCESS)].sort((a, b) =>
-    a === best ? -1 : b === best ? 1 : (greaterIsBetter ? -1 : 1) * ((a.score ?? -Infinity) - (b.score ?? -Infinity)),
+    a === best ? -1 : b === best ? 1 : byScore(a, b, greaterIsBetter),
   );
   const metric = context.metric?.name || "score";
   return withRound(
@@ -178,6 +179,16 @@ function improveRound(
       }),
     ),
   );
+}
+
+/** Orders two nodes better first: a reported score before none, then by score, ties to the earlier iteration. */
+function byScore(a: SearchNode, b: SearchNode, greaterIsBetter: boolean): number {
+  if (a.score === undefined || b.score === undefined) {
+    if (a.score !== b.score) return a.score === undefined ? 1 : -1;
+  } else if (a.score !== b.score) {
+    return (greaterIsBetter ? b.score - a.score : a.score - b.score) > 0 ? 1 : -1;
+  }
+  return a.iteration - b.iteration;
 }
 
 /** The successful node with the best validation score (a reported score beats none; ties go to the earlier). */

@@ -147,6 +147,8 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
     }
     clearTimeout(watchdogs.get(envelope.taskId));
     watchdogs.delete(envelope.taskId);
+    // The analyzer's count is complete; the board's may miss the last verdict's calls (another topic, maybe still in flight).
+    if (finished.llmUsage.length > 0) record.task.llmUsage = finished.llmUsage;
     const output = await writeTaskOutput({
       workspace: taskWorkspace(workspaceRoot, envelope.tenant, envelope.taskId),
       task: record.task,

@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { TaskFinishedSchema, TaskSchema, TaskState } from "@mlzero/proto";
+import { LlmUsageSchema, TaskFinishedSchema, TaskSchema, TaskState } from "@mlzero/proto";
 import { taskWorkspace } from "@mlzero/workspace";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { writeTaskOutput } from "./write-task-output.js";
@@ -36,5 +36,34 @@ describe("writeTaskOutput", () => {
     expect((await readdir(workspace.outputDir)).sort()).toEqual(["iterations", "report.json", "report.md"]);
     expect(await readdir(path.join(workspace.outputDir, "iterations", "iter-001"))).toEqual(["main.py"]);
     expect((await readdir(workspace.taskDir)).sort()).toEqual(["iter-001", "output"]);
+    // The offline planner: no LLM usage, an empty list.
+    const report = JSON.parse(await readFile(path.join(workspace.outputDir, "report.json"), "utf8"));
+    expect(report.llm_usage).toEqual([]);
+    expect(report.llm_totals).toEqual({ calls: 0, prompt_tokens: 0, completion_tokens: 0, tokens: 0, cost_usd: 0 });
+    expect(await readFile(path.join(workspace.outputDir, "report.md"), "utf8")).toContain("- LLM: no calls\n");
+  });
+
+  it("reports the LLM usage per agent and in all", async () => {
+    const workspace = taskWorkspace(root, "default", "t2");
+    await mkdir(workspace.taskDir, { recursive: true });
+    const usage = (agent: string, calls: number, promptTokens: number, completionTokens: number, costUsd: number) =>
+      create(LlmUsageSchema, { agent, calls, promptTokens: BigInt(promptTokens), completionTokens: BigInt(completionTokens), costUsd });
+    await writeTaskOutput({
+      workspace,
+      task: create(TaskSchema, { taskId: "t2", llmUsage: [usage("perception", 1, 300, 40, 0.001), usage("coder", 3, 9000, 1500, 0.02)] }),
+      finished: create(TaskFinishedSchema, { state: TaskState.FAILED, reason: "gave up" }),
+      context: undefined,
+      timings: { perception: 0, coding: 0, execution: 0, analysis: 0 },
+    });
+
+    const report = JSON.parse(await readFile(path.join(workspace.outputDir, "report.json"), "utf8"));
+    expect(report.llm_usage).toEqual([
+      { agent: "perception", calls: 1, prompt_tokens: 300, completion_tokens: 40, cost_usd: 0.001 },
+      { agent: "coder", calls: 3, prompt_tokens: 9000, completion_tokens: 1500, cost_usd: 0.02 },
+    ]);
+    expect(report.llm_totals).toEqual({ calls: 4, prompt_tokens: 9300, completion_tokens: 1540, tokens: 10840, cost_usd: 0.021 });
+    expect(await readFile(path.join(workspace.outputDir, "report.md"), "utf8")).toContain(
+      "- LLM: 4 calls, 10840 tokens (9300 prompt, 1540 completion), $0.0210: perception 1 call 340 tokens $0.0010, coder 3 calls 10500 tokens $0.0200\n",
+    );
   });
 });

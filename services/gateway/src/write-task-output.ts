@@ -146,10 +146,23 @@ export interface TaskReport {
     score: number | null;
     seconds: number;
   }[];
+  /** What each LLM agent used, in the order the agents first called (empty on the offline planner). */
+  llm_usage: LlmUsageEntry[];
+  /** The agents' usage together. */
+  llm_totals: { calls: number; prompt_tokens: number; completion_tokens: number; tokens: number; cost_usd: number };
   timings_seconds: Record<Stage | "total", number>;
   created_at: string;
   finished_at: string;
   iteration_folders: string[];
+}
+
+/** One agent's LLM calls over the whole task. */
+export interface LlmUsageEntry {
+  agent: string;
+  calls: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: number;
 }
 
 function buildReport(options: WriteTaskOutputOptions & { predictionsFile: string; iterations: string[] }): TaskReport {
@@ -159,6 +172,15 @@ function buildReport(options: WriteTaskOutputOptions & { predictionsFile: string
   const createdAt = task.createdAt ? timestampDate(task.createdAt) : new Date();
   const finishedAt = new Date();
   const seconds = (ms: number) => Math.round(ms) / 1000;
+  const llmUsage = task.llmUsage.map((usage) => ({
+    agent: usage.agent,
+    calls: usage.calls,
+    prompt_tokens: Number(usage.promptTokens),
+    completion_tokens: Number(usage.completionTokens),
+    cost_usd: usage.costUsd,
+  }));
+  const total = (field: "calls" | "prompt_tokens" | "completion_tokens" | "cost_usd") =>
+    llmUsage.reduce((sum, entry) => sum + entry[field], 0);
   return {
     task_id: task.taskId,
     status: STATUS[finished.state] ?? "unknown",
@@ -192,6 +214,14 @@ function buildReport(options: WriteTaskOutputOptions & { predictionsFile: string
       score: attempt.score ?? null,
       seconds: attempt.duration ? seconds(durationMs(attempt.duration)) : 0,
     })),
+    llm_usage: llmUsage,
+    llm_totals: {
+      calls: total("calls"),
+      prompt_tokens: total("prompt_tokens"),
+      completion_tokens: total("completion_tokens"),
+      tokens: total("prompt_tokens") + total("completion_tokens"),
+      cost_usd: total("cost_usd"),
+    },
     timings_seconds: {
       perception: seconds(timings.perception),
       coding: seconds(timings.coding),
@@ -205,6 +235,17 @@ function buildReport(options: WriteTaskOutputOptions & { predictionsFile: string
   };
 }
 
+/** "9 calls, 5400 tokens (4800 prompt, 600 completion), $0.0120: perception 1 call 340 tokens $0.0005, ..."; "no calls" without any. */
+function llmLine(report: TaskReport): string {
+  const t = report.llm_totals;
+  if (report.llm_usage.length === 0) return "no calls";
+  const calls = (n: number) => `${n} call${n === 1 ? "" : "s"}`;
+  const agents = report.llm_usage.map(
+    (entry) => `${entry.agent} ${calls(entry.calls)} ${entry.prompt_tokens + entry.completion_tokens} tokens $${entry.cost_usd.toFixed(4)}`,
+  );
+  return `${calls(t.calls)}, ${t.tokens} tokens (${t.prompt_tokens} prompt, ${t.completion_tokens} completion), $${t.cost_usd.toFixed(4)}: ${agents.join(", ")}`;
+}
+
 function renderMarkdown(report: TaskReport): string {
   const lines = [
     `# mlzero task ${report.task_id}: ${report.status}`,
@@ -216,6 +257,7 @@ function renderMarkdown(report: TaskReport): string {
     `- tool: ${report.tool || "none"}`,
     `- validation ${report.metric || "score"}: ${report.validation_score === null ? "not reported" : report.validation_score.toFixed(4)}`,
     `- iterations: ${report.iterations}`,
+    `- LLM: ${llmLine(report)}`,
     "",
   ];
   if (report.perception) {
