@@ -66,9 +66,12 @@ status: ## Show which local cluster processes run and whether each answers its h
 bench: setup ## Benchmark: `mlzero run` per task; tasks/min, control-plane share and per-hop latency, in-process bus vs Kafka; retrieval recall, MRR and latency
 	@node_modules/.bin/node --disable-warning=TimeoutNegativeWarning tests/dist/bench/run-bench.js
 
+comma := ,
+
 .PHONY: bench-tasks
-bench-tasks: setup ## Task suite: `mlzero run` on each raw-folder task, graded on hidden answers vs trivial and reference [ONLY=names|modalities TIME_LIMIT=s]
-	@node_modules/.bin/node tests/dist/bench-tasks/run-bench-tasks.js $(if $(ONLY),--only $(ONLY)) $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT))
+bench-tasks: setup ## Task suite: `mlzero run` on each raw-folder task, graded on hidden answers vs trivial and reference [ONLY=names|modalities TIME_LIMIT=s PARALLELISM=n; COMPARE_PARALLELISM=n: each task with the single loop and with n at once, side by side]
+	@node_modules/.bin/node tests/dist/bench-tasks/run-bench-tasks.js $(if $(ONLY),--only $(ONLY)) $(if $(TIME_LIMIT),--time-limit $(TIME_LIMIT)) \
+		$(if $(COMPARE_PARALLELISM),--parallelism 1$(comma)$(COMPARE_PARALLELISM),$(if $(PARALLELISM),--parallelism $(PARALLELISM)))
 
 .PHONY: clean
 clean: ## Stop the local cluster, remove build outputs and run folders (keeps node_modules and .venv)

@@ -31,6 +31,8 @@ export interface RunFacts {
   timeLimitSeconds: number;
   machine: string;
   args: string[];
+  /** The `--parallelism` every task ran with, when one was given. */
+  parallelism?: number;
 }
 
 export function suiteTotals(runs: readonly TaskRun[]): SuiteTotals {
@@ -115,7 +117,7 @@ export async function writeReports(
   const markdown = [
     "# mlzero on the benchmark task suite",
     "",
-    `${facts.date}, ${facts.machine}; \`mlzero run --time-limit ${facts.timeLimitSeconds}\` per task, one at a time; ${fixed(facts.totalSeconds, 0)} s in all.`,
+    `${facts.date}, ${facts.machine}; \`${mlzeroCommand(facts.timeLimitSeconds, facts.parallelism)}\` per task, one at a time; ${fixed(facts.totalSeconds, 0)} s in all.`,
     "",
     "Normalised score = (score − trivial) / (reference − trivial): 0 is the trivial baseline (majority class, class priors, " +
       "the training mean or median, seasonal-naive), 1 the reference model computed when the task was generated.",
@@ -133,6 +135,149 @@ export async function writeReports(
   ].join("\n");
   await writeFile(path.join(outRoot, "report.md"), markdown);
   return { plot };
+}
+
+/** The runs of the suite at one `--parallelism`, in the suite's task order. */
+export interface SuiteMode {
+  parallelism: number;
+  runs: TaskRun[];
+}
+
+/** What a mode is called in the reports. */
+export function modeLabel(parallelism: number): string {
+  return parallelism === 1 ? "single loop" : `parallel search (${parallelism} at once)`;
+}
+
+/** The command each task ran with. */
+function mlzeroCommand(timeLimitSeconds: number, parallelism?: number): string {
+  return `mlzero run --time-limit ${timeLimitSeconds}${parallelism === undefined ? "" : ` --parallelism ${parallelism}`}`;
+}
+
+/** The suite's totals of every mode side by side, a row per figure and a column per mode. */
+export function comparisonTotalsTable(modes: readonly SuiteMode[]): string {
+  const totals = modes.map((mode) => suiteTotals(mode.runs));
+  const row = (figure: string, cell: (total: SuiteTotals, mode: SuiteMode) => string) => [
+    figure,
+    ...totals.map((total, index) => cell(total, modes[index]!)),
+  ];
+  return markdownTable(
+    ["", ...modes.map((mode) => `${modeLabel(mode.parallelism)}: --parallelism ${mode.parallelism}`)],
+    [
+      row("success rate", (total) => `${total.succeeded}/${total.tasks} (${fixed(total.successRate * 100, 0)} %)`),
+      row("mean normalised score (a failed task counts 0)", (total) => fixed(total.meanNormalised, 3)),
+      row("mean normalised score of the tasks that succeeded", (total) => fixed(total.meanNormalisedOfSucceeded ?? undefined, 3)),
+      row(`tasks below ${GOOD_ENOUGH}`, (total) => String(total.below.length)),
+      row("wall time per task, median (s)", (total) => fixed(total.medianWallSeconds, 1)),
+      row("wall time per task, max (s)", (total) => fixed(total.maxWallSeconds, 1)),
+      row("wall time, all tasks (s)", (_, mode) => fixed(sum(mode.runs.map((run) => run.wallSeconds)), 0)),
+      row("iterations, all tasks", (_, mode) => String(sum(mode.runs.map((run) => run.iterations)))),
+    ],
+  );
+}
+
+/**
+ * Every task's outcome in every mode side by side: normalised score, score,
+ * iterations, tool and wall time, each with a column per mode; against the
+ * first mode, the change of the normalised score and the ratio of wall times.
+ */
+export function comparisonTable(modes: readonly SuiteMode[]): string {
+  const [base, ...others] = modes;
+  if (!base) return "";
+  const tag = (mode: SuiteMode) => `p=${mode.parallelism}`;
+  const each = (title: string) => modes.map((mode) => `${title} ${tag(mode)}`);
+  const headers = [
+    "task",
+    "modality",
+    "metric",
+    ...each("normalised"),
+    ...others.map((mode) => `Δ normalised ${tag(mode)}`),
+    ...each("score"),
+    ...each("iterations"),
+    ...each("tool"),
+    ...each("wall (s)"),
+    ...others.map((mode) => `wall ${tag(mode)} / ${tag(base)}`),
+    "why not",
+  ];
+  const rows = base.runs.map((first, index) => {
+    const runs = modes.map((mode) => mode.runs[index]!);
+    const normalised = (run: TaskRun) => (run.success ? run.normalised! : 0);
+    const reasons = runs.flatMap((run, at) => (run.success ? [] : [`${tag(modes[at]!)}: ${run.reason || run.status}`]));
+    return [
+      first.name,
+      first.modality,
+      `${first.metric} ${first.greaterIsBetter ? "↑" : "↓"}`,
+      ...runs.map((run) => (run.success ? fixed(run.normalised!, 2) : "failed")),
+      ...runs.slice(1).map((run) => signed(normalised(run) - normalised(first), 2)),
+      ...runs.map((run) => formatScore(run.score)),
+      ...runs.map((run) => String(run.iterations)),
+      ...runs.map((run) => run.tool || "–"),
+      ...runs.map((run) => fixed(run.wallSeconds, 1)),
+      ...runs.slice(1).map((run) => fixed(run.wallSeconds / first.wallSeconds, 2)),
+      reasons.join("; ").replaceAll("|", "\\|").replaceAll("\n", " ").slice(0, 300),
+    ];
+  });
+  return markdownTable(headers, rows);
+}
+
+/** Writes report.json, report.md and the plot of a comparison of modes (see {@link comparisonTable}). */
+export async function writeComparisonReports(
+  outRoot: string,
+  modes: readonly SuiteMode[],
+  specs: readonly TaskSpec[],
+  facts: RunFacts,
+): Promise<{ plot: string | null }> {
+  const report = {
+    ...facts,
+    goodEnough: GOOD_ENOUGH,
+    // One entry per mode, in the order of each task's `runs`.
+    compare: modes.map((mode) => ({ parallelism: mode.parallelism, label: modeLabel(mode.parallelism), totals: suiteTotals(mode.runs) })),
+    tasks: (modes[0]?.runs ?? []).map((first, index) => ({
+      name: first.name,
+      modality: first.modality,
+      metric: first.metric,
+      greaterIsBetter: first.greaterIsBetter,
+      trivial: first.trivial,
+      reference: first.reference,
+      runs: modes.map((mode) => mode.runs[index]!),
+    })),
+    suite: specs,
+  };
+  await writeFile(path.join(outRoot, "report.json"), JSON.stringify(report, null, 2));
+  const plot = await drawPlot(path.join(outRoot, "report.json"), path.join(outRoot, "normalised-scores.png"));
+  const flags = modes.map((mode) => `--parallelism ${mode.parallelism}`).join(", then ");
+  const markdown = [
+    "# mlzero on the benchmark task suite: single loop and parallel search",
+    "",
+    `${facts.date}, ${facts.machine}; \`${mlzeroCommand(facts.timeLimitSeconds)}\` per task, once with each of ${flags} ` +
+      `(the order reversed every other task), one run at a time; ${fixed(facts.totalSeconds, 0)} s in all.`,
+    "",
+    "Normalised score = (score − trivial) / (reference − trivial): 0 is the trivial baseline (majority class, class priors, " +
+      "the training mean or median, seasonal-naive), 1 the reference model computed when the task was generated. " +
+      "Wall time is the whole `mlzero run` process, from start to exit.",
+    "",
+    comparisonTotalsTable(modes),
+    "",
+    comparisonTable(modes),
+    "",
+    plot ? `![normalised score per task and mode](${path.basename(plot)})` : "(no plot: matplotlib did not run; see the console)",
+    "",
+    "## The tasks",
+    "",
+    suiteTable(specs),
+    "",
+  ].join("\n");
+  await writeFile(path.join(outRoot, "report.md"), markdown);
+  return { plot };
+}
+
+/** A difference with its sign. */
+function signed(value: number, digits: number): string {
+  const text = fixed(value, digits);
+  return value > 0 ? `+${text}` : text;
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
 }
 
 /** The bar chart, drawn by plot.py with the project's matplotlib; null when it cannot be drawn. */

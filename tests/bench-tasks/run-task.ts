@@ -32,11 +32,15 @@ export interface TaskRun {
   validationScore: number | null;
   wallSeconds: number;
   outDir: string;
+  /** The `--parallelism` mlzero ran with; null when none was given (its default, the single loop). */
+  parallelism: number | null;
 }
 
 export interface RunTaskOptions {
   /** The `--time-limit` given to mlzero; the process is stopped 2 minutes after it. */
   timeLimitSeconds: number;
+  /** Candidate programs run at once in each round (`--parallelism`); left out, mlzero's default. */
+  parallelism?: number;
   /** More `mlzero run` arguments (e.g. --tool). */
   args?: string[];
 }
@@ -62,7 +66,16 @@ export function normalisedScore(score: number, trivial: number, reference: numbe
 export async function runTask(task: BenchTask, outDir: string, options: RunTaskOptions): Promise<TaskRun> {
   await removeTree(outDir);
   const logFile = `${outDir}.log`;
-  const args = ["run", task.inputDir, "--out", outDir, "--time-limit", String(options.timeLimitSeconds), ...(options.args ?? [])];
+  const args = [
+    "run",
+    task.inputDir,
+    "--out",
+    outDir,
+    "--time-limit",
+    String(options.timeLimitSeconds),
+    ...(options.parallelism === undefined ? [] : ["--parallelism", String(options.parallelism)]),
+    ...(options.args ?? []),
+  ];
   const started = Date.now();
   const { code, lastLine } = await runCli(args, logFile, (options.timeLimitSeconds + 120) * 1000);
   const wallSeconds = (Date.now() - started) / 1000;
@@ -86,6 +99,7 @@ export async function runTask(task: BenchTask, outDir: string, options: RunTaskO
     validationScore: null,
     wallSeconds,
     outDir,
+    parallelism: options.parallelism ?? null,
   };
   const report = await readFile(path.join(outDir, "report.json"), "utf8")
     .then((content) => JSON.parse(content) as MlzeroReport)
