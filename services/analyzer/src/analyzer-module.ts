@@ -338,6 +338,7 @@ function nodeOf(iteration: number, analyzed: IterationAnalyzed): SearchNode {
     round: program?.candidate?.round || iteration,
     tool: program?.tool ?? "",
     kind: program?.candidate?.kind ?? CandidateKind.UNSPECIFIED,
+    reduceLevel: program?.candidate?.fix?.reduceLevel ?? 0,
     verdict: analysis?.verdict ?? Verdict.UNSPECIFIED,
     failure: analysis?.failure ?? 0,
     ...(analysis?.score === undefined ? {} : { score: analysis.score }),

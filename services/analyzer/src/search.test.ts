@@ -30,6 +30,7 @@ function success(iteration: number, tool: string, score?: number, round = iterat
     round,
     tool,
     kind: CandidateKind.NEW_TOOL,
+    reduceLevel: 0,
     verdict: Verdict.SUCCESS,
     failure: FailureCategory.NONE,
     ...(score === undefined ? {} : { score }),
@@ -50,6 +51,7 @@ function failed(
     round,
     tool,
     kind: CandidateKind.NEW_TOOL,
+    reduceLevel: 0,
     verdict: next ? Verdict.FIX : Verdict.GIVE_UP,
     failure,
     ...(next ? { fix: next } : {}),
@@ -390,6 +392,13 @@ describe("nextRound", () => {
       // An improvement that scores worse leaves the earlier best.
       improved[3] = { ...success(4, "xgboost", 0.93, 2), kind: IMPROVE };
       expect(nextRound(improved, context, limits({ improveRounds: 1 }))).toMatchObject({ kind: "finish", best: { iteration: 3 } });
+    });
+
+    it("improves a program at the reduce level it was built at, so it does not run out again", () => {
+      const reduced = [{ ...success(1, "autogluon", 0.9, 1), reduceLevel: 2 }];
+      expect(planned(nextRound(reduced, context, limits({ improveRounds: 1 })))).toEqual([
+        { kind: IMPROVE, iteration: 2, round: 2, parent: 1, tool: "autogluon", reduceLevel: 2 },
+      ]);
     });
 
     it("finishes at the first success without them (improveRounds 0)", () => {

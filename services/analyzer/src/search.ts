@@ -17,6 +17,8 @@ export interface SearchNode {
   round: number;
   tool: string;
   kind: CandidateKind;
+  /** The reduce level the program was built at: an improvement starts there, or it would run out again. */
+  reduceLevel: number;
   verdict: Verdict;
   failure: FailureCategory;
   score?: number;
@@ -173,7 +175,7 @@ function improveRound(
         parentIteration: node.iteration,
         fix: create(FixSchema, {
           tool: node.tool,
-          reduceLevel: node.fix?.reduceLevel ?? 0,
+          reduceLevel: node.reduceLevel,
           plan: `Raise the validation ${metric} of iteration ${node.iteration}'s ${node.tool} program (${node.score ?? "not reported"}) without breaking its output.`,
         }),
       }),
