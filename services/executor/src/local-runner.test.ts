@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
@@ -118,6 +118,22 @@ describe("createLocalRunner", () => {
     expect(lines[0]).toMatch(/main\.py", line 3, in <module>$/);
     expect(lines[2]).toBe("ValueError: boom");
     expect(await readFile(path.join(workspace.iterationDir(1), "stderr.log"), "utf8")).toContain("line 0\n");
+  });
+
+  it("shares the cores among the runs going when a program is launched", async () => {
+    const code = "import os, time\nopen('outputs/threads.txt', 'w').write(os.environ['OMP_NUM_THREADS'] + '\\n')\ntime.sleep(1.5)";
+    const shared = (runs: number) => String(Math.max(1, Math.min(4, Math.floor(availableParallelism() / runs))));
+    const local = runner();
+    const first = local.run(request(code));
+    await waitForFile(path.join(workspace.iterationDir(1), "outputs/threads.txt"));
+    const second = local.run(
+      request(code, { iteration: 2, program: create(ProgramSchema, { candidateId: "iter-002-test", code, launcher: "python main.py" }) }),
+    );
+    expect((await first).exitCode).toBe(0);
+    expect((await second).exitCode).toBe(0);
+    const threads = async (iteration: number) =>
+      (await readFile(path.join(workspace.iterationDir(iteration), "outputs/threads.txt"), "utf8")).trim();
+    expect([await threads(1), await threads(2)]).toEqual([shared(1), shared(2)]);
   });
 
   it("gives the program only its own environment", async () => {

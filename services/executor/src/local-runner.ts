@@ -52,8 +52,9 @@ export interface LocalRunnerOptions {
   /** Time between SIGTERM and SIGKILL (default 5 s). */
   killGraceMs?: number;
   /**
-   * Bound of the BLAS/OpenMP thread pools (default: the cores, at most 4; with
-   * `maxConcurrentRuns`, the cores shared among that many runs, at least 1).
+   * Bound of the BLAS/OpenMP thread pools (default: with `maxConcurrentRuns`,
+   * the cores shared among that many runs; without, the cores shared among
+   * the runs going when a program is launched; at least 1, at most 4).
    */
   threads?: number;
   /** Used when a request's time limit is 0 (default 1 h). */
@@ -135,11 +136,9 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
     // Runs at once share the cores: OpenMP pools that together ask for more
     // threads than there are cores spin against each other (on two busy
     // cores, a small LightGBM run took 47 s with two threads, 1.4 s with one).
-    threads:
-      options.threads ??
-      (options.maxConcurrentRuns
-        ? Math.max(1, Math.min(4, Math.floor(availableParallelism() / options.maxConcurrentRuns)))
-        : Math.min(availableParallelism(), 4)),
+    // 0: decided at each launch, from the runs going then (a round of the search launches several at once).
+    threads: options.threads ?? (options.maxConcurrentRuns ? sharedThreads(options.maxConcurrentRuns) : 0),
+    runsGoing: () => byDir.size,
     defaultTimeLimitMs: options.defaultTimeLimitMs ?? 3_600_000,
     defaultMemoryLimitBytes: options.defaultMemoryLimitBytes ?? 8 * 1024 ** 3,
     maxConcurrentRuns: options.maxConcurrentRuns ?? 0,
@@ -246,7 +245,12 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
 }
 
 /** The options with every default filled in, and the venv's bin folder. */
-type Settings = Omit<Required<LocalRunnerOptions>, "pythonBin"> & { binDir: string; slots: RunSlots };
+type Settings = Omit<Required<LocalRunnerOptions>, "pythonBin"> & { binDir: string; slots: RunSlots; runsGoing: () => number };
+
+/** Threads for each of `runs` programs sharing the cores: at least 1, at most 4. */
+function sharedThreads(runs: number): number {
+  return Math.max(1, Math.min(4, Math.floor(availableParallelism() / Math.max(1, runs))));
+}
 
 function taskKey(tenant: string, taskId: string): string {
   return `${tenant}/${taskId}`;
@@ -478,7 +482,8 @@ class WatchedRun {
       candidateId: record.candidateId,
     });
     const memoryLimit = Math.floor(request.memoryLimitBytes > 0 ? request.memoryLimitBytes : settings.defaultMemoryLimitBytes);
-    const env = sandboxEnv({ binDir: settings.binDir, scratchDir: staged.scratchDir, threads: settings.threads, gpus: request.gpus });
+    const threads = settings.threads || sharedThreads(settings.runsGoing());
+    const env = sandboxEnv({ binDir: settings.binDir, scratchDir: staged.scratchDir, threads, gpus: request.gpus });
     // detached: the launcher becomes leader of a new session and process
     // group, so the whole tree can be found and killed together, and it
     // outlives the executor. prlimit applies the limits, then execs the
