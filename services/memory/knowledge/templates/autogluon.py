@@ -30,14 +30,25 @@ def autogluon_metric(metric, n_classes):
     return names.get(metric, metric)
 
 
+def gpu_visible():
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def fit_options():
     """Model families whose library is absent are left out up front rather than
-    failing one by one in the log; reduce_level >= 1 also drops the slow
-    families, and >= 2 keeps LightGBM alone."""
+    failing one by one in the log; without a GPU the neural nets are left out
+    too (on a few cores they take most of the budget for little gain on
+    tables); reduce_level >= 1 also drops the slow families, and >= 2 keeps
+    LightGBM alone."""
     excluded = [family for family, module in OPTIONAL_FAMILIES.items() if importlib.util.find_spec(module) is None]
     options = {"presets": "medium_quality", "num_cpus": N_JOBS}
-    if importlib.util.find_spec("torch") is None:
+    if not gpu_visible():
         options["num_gpus"] = 0
+        excluded += ["NN_TORCH", "FASTAI"]
     if REDUCE >= 1:
         excluded += ["NN_TORCH", "FASTAI", "KNN"]
     if REDUCE >= 2:
