@@ -16,6 +16,7 @@ export interface TaskOptions {
   tool: string;
   gpus: number;
   parallelism: number | undefined;
+  maxGpus: number | undefined;
   maxLlmTokens: number | undefined;
   maxLlmCostUsd: number | undefined;
 }
@@ -30,6 +31,7 @@ export const TASK_FLAGS = {
   tool: { type: "string" },
   gpus: { type: "string" },
   parallelism: { type: "string" },
+  "max-gpus": { type: "string" },
   "max-llm-tokens": { type: "string" },
   "max-llm-cost": { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
@@ -53,6 +55,8 @@ export function taskFlagsUsage(defaults: TaskFlagDefaults): string {
                                (image-timm, text-transformer) are ranked first (default 0)
   --parallelism N              candidate programs run at once in each round of the search
                                (default 1: one program at a time)
+  --max-gpus N                 most GPUs the task's runs hold at once: with --gpus G, a round
+                               runs at most N/G programs (default: no bound)
   --max-llm-tokens N           most LLM tokens the task may use (default: no limit)
   --max-llm-cost USD           most LLM cost in dollars, from MLZERO_LLM_PRICES (default: no limit)`;
 }
@@ -96,6 +100,7 @@ export async function taskOptionsFrom(command: string, values: TaskFlagValues, p
     tool: values.tool ?? "",
     gpus: gpuCount(values.gpus),
     parallelism: optionalNumber(values.parallelism, "--parallelism", true),
+    maxGpus: optionalNumber(values["max-gpus"], "--max-gpus", true),
     maxLlmTokens: optionalNumber(values["max-llm-tokens"], "--max-llm-tokens", true),
     maxLlmCostUsd: optionalNumber(values["max-llm-cost"], "--max-llm-cost", false),
   };
@@ -118,6 +123,7 @@ export function taskSpecFrom(options: TaskOptions): MessageInitShape<typeof Task
       toolHint: options.tool,
       gpus: options.gpus,
       parallelism: options.parallelism ?? 0,
+      maxGpus: options.maxGpus ?? 0,
       maxLlmTokens: BigInt(options.maxLlmTokens ?? 0),
       maxLlmCostUsd: options.maxLlmCostUsd ?? 0,
     },

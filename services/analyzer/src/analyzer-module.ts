@@ -251,6 +251,7 @@ export function createAnalyzerModule({
     return {
       maxIterations: budget?.maxIterations || defaultMaxIterations,
       parallelism: budget?.parallelism || defaultParallelism,
+      gpus: { perRun: budget?.gpus ?? 0, max: budget?.maxGpus ?? 0 },
       improveRounds,
       ...(hasDeadline ? { secondsLeft: secondsLeft(task) } : {}),
       llm: { tokens, maxTokens: Number(budget?.maxLlmTokens ?? 0n), costUsd, maxCostUsd: budget?.maxLlmCostUsd ?? 0 },

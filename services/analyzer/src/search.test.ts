@@ -394,6 +394,13 @@ describe("nextRound", () => {
       expect(nextRound(improved, context, limits({ improveRounds: 1 }))).toMatchObject({ kind: "finish", best: { iteration: 3 } });
     });
 
+    it("runs no more GPU programs at once than the task's GPUs allow", () => {
+      expect(planned(firstRound(context, limits({ gpus: { perRun: 1, max: 2 } }))).map((c) => c.tool)).toEqual(["autogluon", "lightgbm"]);
+      expect(planned(firstRound(context, limits({ gpus: { perRun: 2, max: 3 } })))).toHaveLength(1);
+      expect(planned(firstRound(context, limits({ gpus: { perRun: 0, max: 1 } })))).toHaveLength(3);
+      expect(planned(firstRound(context, limits({ gpus: { perRun: 1, max: 0 } })))).toHaveLength(3);
+    });
+
     it("improves a program at the reduce level it was built at, so it does not run out again", () => {
       const reduced = [{ ...success(1, "autogluon", 0.9, 1), reduceLevel: 2 }];
       expect(planned(nextRound(reduced, context, limits({ improveRounds: 1 })))).toEqual([

@@ -33,6 +33,8 @@ export interface SearchLimits {
   maxIterations: number;
   /** Candidates run at once in a round. */
   parallelism: number;
+  /** GPUs each run gets, and the most the task's runs may hold at once (0: no bound beyond parallelism). */
+  gpus?: { perRun: number; max: number };
   /** Seconds before the deadline; undefined when the task has none. */
   secondsLeft?: number;
   /**
@@ -57,7 +59,7 @@ export type SearchStep =
 export function firstRound(context: PerceptualContext, limits: SearchLimits): SearchStep {
   const tools = context.tools.map((tool) => tool.name);
   if (tools.length === 0) return { kind: "finish", best: undefined, reason: "no tool fits this task" };
-  const chosen = tools.slice(0, Math.max(1, Math.min(limits.parallelism, limits.maxIterations)));
+  const chosen = tools.slice(0, Math.min(width(limits), limits.maxIterations));
   const candidates = chosen.map((tool, index) =>
     newTool(index + 1, 1, tool, 0, `Start with ${tool}, ranked ${index + 1} of ${tools.length} by perception.`),
   );
@@ -105,7 +107,7 @@ export function nextRound(nodes: readonly SearchNode[], context: PerceptualConte
   if (platform) return giveUp(platform.summary);
   if (room !== undefined) return giveUp(room);
 
-  const slots = Math.min(Math.max(1, limits.parallelism), limits.maxIterations - used);
+  const slots = Math.min(width(limits), limits.maxIterations - used);
   const tried = new Set(sorted.map((node) => node.tool));
   const untried = () => context.tools.map((tool) => tool.name).find((tool) => !tried.has(tool));
   const planned: Omit<Candidate, "$typeName" | "iteration" | "round" | "roundIterations">[] = [];
@@ -141,6 +143,12 @@ export function nextRound(nodes: readonly SearchNode[], context: PerceptualConte
   return { kind: "round", round: round + 1, candidates, reason };
 }
 
+/** Runs at once in a round: the parallelism, cut to the GPUs the task may hold; at least 1. */
+function width(limits: SearchLimits): number {
+  const byGpus = limits.gpus && limits.gpus.perRun > 0 && limits.gpus.max > 0 ? Math.floor(limits.gpus.max / limits.gpus.perRun) : Infinity;
+  return Math.max(1, Math.min(limits.parallelism, byGpus));
+}
+
 /** Why no further run fits the budget, or undefined when one does. */
 function roomLeft(used: number, limits: SearchLimits): string | undefined {
   if (used >= limits.maxIterations) return `all ${limits.maxIterations} iterations of the budget are used`;
@@ -159,7 +167,7 @@ function improveRound(
   round: number,
   limits: SearchLimits,
 ): Candidate[] {
-  const slots = Math.min(Math.max(1, limits.parallelism), limits.maxIterations - used);
+  const slots = Math.min(width(limits), limits.maxIterations - used);
   const greaterIsBetter = context.metric?.greaterIsBetter ?? true;
   // Best first, then by score, a reported score before none (whichever way the metric points), ties to the earlier.
   const ranked = [best, ...nodes.filter((node) => node !== best && node.verdict === Verdict.SUCCESS)].sort((a, b) =>
