@@ -31,6 +31,9 @@ describe("loadCorpus on the shipped corpus", () => {
 
   it("registers the tools by priority, the generic fallback last", () => {
     expect(corpus.tools.map((tool) => [tool.name, tool.priority])).toEqual([
+      // The GPU variants first; perception ranks them only when the task's runs get a GPU.
+      ["image-timm", 95],
+      ["text-transformer", 95],
       ["autogluon", 90],
       ["lightgbm", 80],
       ["tabular-text", 75],
@@ -42,7 +45,7 @@ describe("loadCorpus on the shipped corpus", () => {
       ["image-pixels", 30],
       ["baseline", 5],
     ]);
-    const lightgbm = corpus.tools[1]!;
+    const lightgbm = corpus.tools.find((tool) => tool.name === "lightgbm")!;
     expect(lightgbm.pythonModule).toBe("lightgbm");
     expect(lightgbm.modalities).toEqual([Modality.TABULAR]);
     expect(lightgbm.problemTypes).toEqual([ProblemType.BINARY, ProblemType.MULTICLASS, ProblemType.REGRESSION]);

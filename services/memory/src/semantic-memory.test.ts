@@ -53,7 +53,7 @@ describe("semantic memory retrieval", () => {
     const sklearnOnly = await retrieve({ query: "ModuleNotFoundError No module named", tool: "sklearn", limit: 10 });
     expect(sklearnOnly.length).toBeGreaterThan(0);
     expect(sklearnOnly.every((hit) => hit.tool === "sklearn")).toBe(true);
-    const toolsOnly = await retrieve({ query: "tabular classification", kind: KnowledgeKind.TOOL, limit: 10 });
+    const toolsOnly = await retrieve({ query: "tabular classification", kind: KnowledgeKind.TOOL, limit: 20 });
     expect(toolsOnly.map((hit) => hit.tool).sort()).toEqual(
       memory
         .listTools()
@@ -91,7 +91,9 @@ describe("semantic memory retrieval", () => {
   it("lists tools best first, by modality", () => {
     const all = memory.listTools();
     expect(all.map((tool) => tool.priority)).toEqual(all.map((tool) => tool.priority).sort((a, b) => b - a));
-    expect(all[0]!.name).toBe("autogluon");
+    // The GPU variants (needs_gpu) rank first; without a GPU, autogluon.
+    expect(all.filter((tool) => tool.needsGpu).map((tool) => tool.name)).toEqual(["image-timm", "text-transformer"]);
+    expect(all.find((tool) => !tool.needsGpu)!.name).toBe("autogluon");
     const tabular = memory.listTools(Modality.TABULAR).map((tool) => tool.name);
     expect(tabular.slice(0, 2)).toEqual(["autogluon", "lightgbm"]);
     expect(tabular).toEqual(expect.arrayContaining(["sklearn", "xgboost"]));
@@ -102,7 +104,7 @@ describe("semantic memory retrieval", () => {
     }
     // Callers get copies: changing one does not change the registry.
     memory.listTools()[0]!.priority = 1;
-    expect(memory.listTools()[0]!.priority).toBe(90);
+    expect(memory.listTools()[0]!.priority).toBe(95);
   });
 });
 

@@ -17,7 +17,6 @@ predictions file.
 
 
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
 
@@ -61,12 +60,6 @@ def tabular_union(text, categorical, numeric):
         ), categorical),
         ("lengths", FunctionTransformer(text_lengths), text),
     ], sparse_threshold=0.0)
-
-
-def make_linear(strength):
-    if CLASSIFICATION:
-        return LogisticRegression(C=strength, max_iter=1000 if REDUCE < 2 else 300, random_state=SEED)
-    return Ridge(alpha=strength)
 
 
 def linear_scores(model, matrix, n_classes):
