@@ -1,3 +1,4 @@
+export * from "./agent-call.js";
 export * from "./embedder.js";
 export * from "./chat.js";
 export * from "./prompts.js";

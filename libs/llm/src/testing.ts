@@ -42,6 +42,17 @@ export interface ScriptedEndpoint {
   close(): Promise<void>;
 }
 
+/** The agent a chat request is for, from its system message's first line ("You are mlzero's verdict agent."), or "unknown". */
+export function agentOf(request: ChatRequest): string {
+  const first = request.messages.find((message) => message.role === "system")?.content.split("\n")[0] ?? "";
+  return /^You are mlzero's (.+) agent\.$/.exec(first)?.[1] ?? "unknown";
+}
+
+/** A `respond` that answers each agent ({@link agentOf}) with its script; an agent without a script gets an HTTP 500. */
+export function respondByAgent(script: Record<string, (request: ChatRequest) => ScriptedReply>): (request: ChatRequest) => ScriptedReply {
+  return (request) => script[agentOf(request)]?.(request) ?? { status: 500 };
+}
+
 /**
  * An OpenAI-compatible HTTP server on 127.0.0.1 for tests, so the real
  * `openai` client runs against it end to end: `POST /v1/embeddings` answers

@@ -1,62 +1,27 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { AnalyzeRequestSchema, FailureCategory, FindLessonsResponseSchema, ProblemType, ToolCandidateSchema, Verdict } from "@mlzero/proto";
-import { taskWorkspace, type TaskWorkspace } from "@mlzero/workspace";
+import { FailureCategory, FindLessonsResponseSchema, ToolCandidateSchema, Verdict } from "@mlzero/proto";
+import type { TaskWorkspace } from "@mlzero/workspace";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { analyze } from "./analyze.js";
+import { analyzeRequest as request, titanicWorkspace, writeIteration as writeIterationOf } from "./test-fixtures.js";
 
 let root: string;
 let workspace: TaskWorkspace;
-let iterationDir: string;
 
 beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), "analyze-"));
-  workspace = taskWorkspace(root, "acme", "titanic");
-  iterationDir = workspace.iterationDir(1);
-  await mkdir(workspace.inputDir, { recursive: true });
-  await mkdir(path.join(iterationDir, "outputs"), { recursive: true });
-  await writeFile(path.join(workspace.inputDir, "test.csv"), "PassengerId,Pclass,Sex\n892,3,male\n893,3,female\n894,2,male\n");
+  ({ root, workspace } = await titanicWorkspace("analyze-"));
+  await mkdir(path.join(workspace.iterationDir(1), "outputs"), { recursive: true });
 });
 
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-type RequestInit = Omit<MessageInitShape<typeof AnalyzeRequestSchema>, "$typeName">;
-
-function request(overrides: RequestInit = {}) {
-  return create(AnalyzeRequestSchema, {
-    taskId: "titanic",
-    tenant: "acme",
-    iteration: 1,
-    context: {
-      trainFile: "train.csv",
-      testFile: "test.csv",
-      labelColumn: "Survived",
-      idColumn: "PassengerId",
-      problemType: ProblemType.BINARY,
-      metric: { name: "accuracy", greaterIsBetter: true },
-      labelValues: ["0", "1"],
-      tools: [{ name: "autogluon" }, { name: "lightgbm" }],
-      files: [{ path: "test.csv", format: "csv" }],
-      output: { fileName: "submission.csv", columns: ["PassengerId", "Survived"], idColumn: "PassengerId" },
-    },
-    program: { candidateId: "iter-001-autogluon", tool: "autogluon", code: "print(1)" },
-    result: { exitCode: 0, iterationDir: "iter-001", outputFiles: ["submission.csv"], duration: durationFromMs(5_000) },
-    ...overrides,
-  });
-}
-
 const deps = () => ({ workspace, defaultMaxIterations: 5 });
-
-async function writeIteration(files: { predictions?: string; stdout?: string; stderr?: string }) {
-  if (files.predictions !== undefined) await writeFile(path.join(iterationDir, "outputs/submission.csv"), files.predictions);
-  await writeFile(path.join(iterationDir, "stdout.log"), files.stdout ?? "");
-  await writeFile(path.join(iterationDir, "stderr.log"), files.stderr ?? "");
-}
+const writeIteration = (files: { predictions?: string; stdout?: string; stderr?: string }) => writeIterationOf(workspace, files);
 
 describe("analyze", () => {
   it("accepts valid predictions and reads the score from anywhere in stdout.log", async () => {

@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -7,28 +6,26 @@ import { createInProcessBus, newEnvelope, type EventBus, type EventMessage, type
 import { createSilentLogger } from "@mlzero/logging";
 import {
   ExecutionFinishedSchema,
-  ProblemType,
   TaskContextSchema,
   Verdict,
   type ExecutionFinished,
   type IterationAnalyzed,
   type TaskFinished,
 } from "@mlzero/proto";
-import { taskWorkspace } from "@mlzero/workspace";
+import type { TaskWorkspace } from "@mlzero/workspace";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { VERDICT_FILE, createAnalyzerModule } from "./analyzer-module.js";
+import { titanicContext, titanicWorkspace, writeIteration } from "./test-fixtures.js";
 
 const logger = createSilentLogger();
 let root: string;
+let workspace: TaskWorkspace;
 let iterationDir: string;
 
 beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), "analyzer-module-"));
-  const workspace = taskWorkspace(root, "acme", "titanic");
+  // Two passengers: the runs below predict 892 and 893.
+  ({ root, workspace } = await titanicWorkspace("analyzer-module-", "PassengerId,Pclass\n892,3\n893,3\n"));
   iterationDir = workspace.iterationDir(1);
-  await mkdir(workspace.inputDir, { recursive: true });
-  await mkdir(path.join(iterationDir, "outputs"), { recursive: true });
-  await writeFile(path.join(workspace.inputDir, "test.csv"), "PassengerId,Pclass\n892,3\n893,3\n");
 });
 
 afterEach(async () => rm(root, { recursive: true, force: true }));
@@ -39,18 +36,7 @@ function executionFinished(exitCode: number): ExecutionFinished {
     task: create(TaskContextSchema, {
       deadline: timestampFromMs(Date.now() + 600_000),
       spec: { budget: { maxIterations: 5 } },
-      perception: {
-        trainFile: "train.csv",
-        testFile: "test.csv",
-        labelColumn: "Survived",
-        idColumn: "PassengerId",
-        problemType: ProblemType.BINARY,
-        metric: { name: "accuracy", greaterIsBetter: true },
-        labelValues: ["0", "1"],
-        tools: [{ name: "lightgbm" }, { name: "xgboost" }],
-        files: [{ path: "test.csv", format: "csv" }],
-        output: { fileName: "submission.csv", columns: ["PassengerId", "Survived"], idColumn: "PassengerId" },
-      },
+      perception: { ...titanicContext(), tools: [{ name: "lightgbm" }, { name: "xgboost" }] },
     }),
     program: { candidateId: "iter-001-lightgbm", tool: "lightgbm", code: "print(1)" },
     result: {
@@ -64,17 +50,12 @@ function executionFinished(exitCode: number): ExecutionFinished {
 }
 
 async function writeRun(success: boolean): Promise<void> {
-  if (success) {
-    await writeFile(path.join(iterationDir, "outputs/submission.csv"), "PassengerId,Survived\n892,0\n893,1\n");
-    await writeFile(path.join(iterationDir, "stdout.log"), 'MLZERO_RESULT {"metric": "accuracy", "score": 0.8}\n');
-    await writeFile(path.join(iterationDir, "stderr.log"), "");
-  } else {
-    await writeFile(path.join(iterationDir, "stdout.log"), "");
-    await writeFile(
-      path.join(iterationDir, "stderr.log"),
-      'Traceback (most recent call last):\n  File "main.py", line 3, in <module>\nValueError: boom\n',
-    );
-  }
+  await writeIteration(
+    workspace,
+    success
+      ? { predictions: "PassengerId,Survived\n892,0\n893,1\n", stdout: 'MLZERO_RESULT {"metric": "accuracy", "score": 0.8}\n' }
+      : { stderr: 'Traceback (most recent call last):\n  File "main.py", line 3, in <module>\nValueError: boom\n' },
+  );
 }
 
 /** An analyzer on its own bus, with what it published. */

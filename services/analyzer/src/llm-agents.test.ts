@@ -1,25 +1,26 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { rm } from "node:fs/promises";
 import { createChatClient, type ChatClient } from "@mlzero/llm";
-import { startScriptedEndpoint, type ChatRequest, type ScriptedEndpoint, type ScriptedReply } from "@mlzero/llm/testing";
-import { AnalyzeRequestSchema, FailureCategory, ProblemType, Verdict } from "@mlzero/proto";
-import { taskWorkspace, type TaskWorkspace } from "@mlzero/workspace";
+import {
+  respondByAgent,
+  agentOf,
+  startScriptedEndpoint,
+  type ChatRequest,
+  type ScriptedEndpoint,
+  type ScriptedReply,
+} from "@mlzero/llm/testing";
+import { FailureCategory, Verdict } from "@mlzero/proto";
+import type { TaskWorkspace } from "@mlzero/workspace";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { analyze } from "./analyze.js";
 import { createAnalyzerAgents, type AnalyzerAgents } from "./llm-agents.js";
+import { analyzeRequest as request, titanicWorkspace, writeIteration as writeIterationOf } from "./test-fixtures.js";
 
 let root: string;
 let workspace: TaskWorkspace;
 const endpoints: ScriptedEndpoint[] = [];
 
 beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), "llm-agents-"));
-  workspace = taskWorkspace(root, "acme", "titanic");
-  await mkdir(workspace.inputDir, { recursive: true });
-  await writeFile(path.join(workspace.inputDir, "test.csv"), "PassengerId,Pclass,Sex\n892,3,male\n893,3,female\n894,2,male\n");
+  ({ root, workspace } = await titanicWorkspace("llm-agents-"));
 });
 
 afterEach(async () => {
@@ -27,50 +28,14 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-type RequestInit = Omit<MessageInitShape<typeof AnalyzeRequestSchema>, "$typeName">;
-
-function request(overrides: RequestInit = {}) {
-  return create(AnalyzeRequestSchema, {
-    taskId: "titanic",
-    tenant: "acme",
-    iteration: 1,
-    context: {
-      trainFile: "train.csv",
-      testFile: "test.csv",
-      labelColumn: "Survived",
-      idColumn: "PassengerId",
-      problemType: ProblemType.BINARY,
-      metric: { name: "accuracy", greaterIsBetter: true },
-      labelValues: ["0", "1"],
-      tools: [{ name: "autogluon" }, { name: "lightgbm" }],
-      files: [{ path: "test.csv", format: "csv" }],
-      output: { fileName: "submission.csv", columns: ["PassengerId", "Survived"], idColumn: "PassengerId" },
-    },
-    program: { candidateId: "iter-001-autogluon", tool: "autogluon", code: "import pandas as pd\nprint(1)\n" },
-    result: { exitCode: 0, iterationDir: "iter-001", outputFiles: ["submission.csv"], duration: durationFromMs(5_000) },
-    ...overrides,
-  });
-}
-
 const VALID = "PassengerId,Survived\n892,0\n893,1\n894,0\n";
 
-async function writeIteration(files: { predictions?: string; stdout?: string; stderr?: string }, iteration = 1) {
-  const dir = workspace.iterationDir(iteration);
-  await mkdir(path.join(dir, "outputs"), { recursive: true });
-  if (files.predictions !== undefined) await writeFile(path.join(dir, "outputs/submission.csv"), files.predictions);
-  await writeFile(path.join(dir, "stdout.log"), files.stdout ?? "");
-  await writeFile(path.join(dir, "stderr.log"), files.stderr ?? "");
-}
-
-/** The agent a request is for, from its system message's first line ("You are mlzero's verdict agent."). */
-function agentOf(chat: ChatRequest): string {
-  const first = chat.messages.find((message) => message.role === "system")?.content.split("\n")[0] ?? "";
-  return /^You are mlzero's (.+) agent\.$/.exec(first)?.[1] ?? "unknown";
-}
+const writeIteration = (files: { predictions?: string; stdout?: string; stderr?: string }, iteration = 1) =>
+  writeIterationOf(workspace, files, iteration);
 
 /** A scripted model answering per agent; an agent without a script gets an HTTP 500. */
 async function model(script: Record<string, (chat: ChatRequest) => ScriptedReply>): Promise<ScriptedEndpoint> {
-  const endpoint = await startScriptedEndpoint({ respond: (chat) => script[agentOf(chat)]?.(chat) ?? { status: 500 } });
+  const endpoint = await startScriptedEndpoint({ respond: respondByAgent(script) });
   endpoints.push(endpoint);
   return endpoint;
 }

@@ -3,12 +3,13 @@ import { fileURLToPath } from "node:url";
 import { clone, create } from "@bufbuild/protobuf";
 import type { Logger } from "@mlzero/logging";
 import {
-  InvalidAnswerError,
+  askAgent,
   loadPromptTemplate,
   renderPrompt,
   sumUsage,
-  usageOf,
+  type AgentResult,
   type ChatClient,
+  type ChatMessage,
   type ChatProfile,
   type PromptTemplate,
 } from "@mlzero/llm";
@@ -22,7 +23,6 @@ import {
   Verdict,
   type Analysis,
   type Attempt,
-  type LlmUsage,
   type PerceptualContext,
 } from "@mlzero/proto";
 import { z } from "zod";
@@ -59,9 +59,6 @@ const errorAnswer = z.object({
   tool: z.string().trim().nullish(),
 });
 export type ErrorAnalysisAnswer = z.infer<typeof errorAnswer>;
-
-/** An agent's answer with what it cost, or why there is none (the offline result then stands). */
-export type AgentResult<T> = { ok: true; answer: T; usage: LlmUsage } | { ok: false; problem: string; spent: LlmUsage | undefined };
 
 /** A run that passed the analyzer's checks, as the verdict agent reads it. */
 export interface SuccessReview {
@@ -118,24 +115,16 @@ export async function createAnalyzerAgents(options: AnalyzerAgentsOptions): Prom
     loadPromptTemplate(path.join(dir, "error-analysis.v1.md")),
   ]);
 
-  async function ask<T>(
-    agent: string,
-    template: PromptTemplate,
-    profile: ChatProfile,
-    messages: ReturnType<typeof renderPrompt>,
-    schema: z.ZodType<T>,
-  ) {
-    try {
-      const completion = await options.chat.structured(profile, messages, schema);
-      return { ok: true as const, answer: completion.value, usage: usageOf(agent, completion) };
-    } catch (error) {
-      const problem = error instanceof Error ? error.message : String(error);
-      // An answer invalid twice still cost its calls: they count against the task's budget.
-      const spent = error instanceof InvalidAnswerError ? usageOf(agent, error) : undefined;
-      options.logger?.warn({ agent, prompt: template.id, error: problem }, "LLM agent failed; the analyzer's own result stands");
-      return { ok: false as const, problem, spent };
-    }
-  }
+  const ask = <T>(agent: string, template: PromptTemplate, profile: ChatProfile, messages: ChatMessage[], schema: z.ZodType<T>) =>
+    askAgent(options.chat, {
+      agent,
+      profile,
+      messages,
+      schema,
+      logger: options.logger,
+      prompt: template.id,
+      failure: "LLM agent failed; the analyzer's own result stands",
+    });
 
   return {
     judgeSuccess(review) {

@@ -3,19 +3,16 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describeError } from "@mlzero/errors";
 import {
-  InvalidAnswerError,
+  askAgent,
   loadPromptTemplate,
   renderPrompt,
   sumUsage,
-  usageOf,
   type ChatClient,
   type ChatMessage,
   type ChatProfile,
-  type Completion,
   type DataText,
   type LlmSettings,
   type PromptTemplate,
-  type Usage,
 } from "@mlzero/llm";
 import type { Logger } from "@mlzero/logging";
 import {
@@ -150,17 +147,15 @@ export function createLlmCoder({ chat, settings, memory, offline, promptsDir = D
       const reference = await offline.generate(request);
       const templates = await loadPrompts();
       const usages: LlmUsage[] = [];
+      // Each call's usage counts, a failed one's too; a failure ends the LLM's part (the offline program stands).
       const ask = async <T>(agent: string, step: string, profile: ChatProfile, messages: ChatMessage[], schema: z.ZodType<T>) => {
-        let answer: Completion<T>;
-        try {
-          answer = await chat.structured(profile, messages, schema);
-        } catch (error) {
-          const spent = spentOn(error);
-          if (spent) usages.push(usageOf(agent, spent));
-          throw new LlmStepError(step, error);
+        const result = await askAgent(chat, { agent, profile, messages, schema });
+        if (!result.ok) {
+          if (result.spent) usages.push(result.spent);
+          throw new LlmStepError(step, result.error);
         }
-        usages.push(usageOf(agent, answer));
-        return answer.value;
+        usages.push(result.usage);
+        return result.answer;
       };
 
       const context = request.context!; // the offline planner checked it
@@ -406,11 +401,6 @@ function fixText(fix: Fix | undefined): string {
   return [fix.plan && oneLine(fix.plan), fix.tool && `tool ${fix.tool}`, fix.reduceLevel ? `reduce level ${fix.reduceLevel}` : ""]
     .filter(Boolean)
     .join("; ");
-}
-
-/** The usage a failed call spent: an answer invalid twice still cost its two calls. */
-function spentOn(error: unknown): Pick<Completion<unknown>, "usage" | "calls"> | undefined {
-  return error instanceof InvalidAnswerError ? error : undefined;
 }
 
 /** Code without the Markdown fence a model may put around it. */

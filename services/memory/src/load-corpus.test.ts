@@ -85,9 +85,9 @@ describe("loadCorpus on the shipped corpus", () => {
   });
 
   it("indexes the shared part only inside the templates that include it", () => {
-    expect(corpus.templates.has("common")).toBe(false);
-    expect(corpus.templates.has("text_features")).toBe(false);
-    for (const part of ["templates/common.py", "templates/text_features.py"]) {
+    const parts = ["common", "text_features", "image_io", "torch_train", "torch_images"];
+    for (const part of parts) expect(corpus.templates.has(part)).toBe(false);
+    for (const part of parts.map((name) => `templates/${name}.py`)) {
       expect(corpus.chunks.filter((chunk) => chunk.source === part)).toEqual([]);
     }
   });

@@ -1,16 +1,28 @@
-import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ITERATION_FILES, parseResultLine, RESULT_MARKER, type ProgramConfig, type ProgramResult } from "@mlzero/program";
-import { create } from "@bufbuild/protobuf";
-import { Modality, ProblemType, RetrieveRequestSchema } from "@mlzero/proto";
-import { createEmbeddedVectorStore } from "@mlzero/vectors";
-import { createSemanticMemory } from "./semantic-memory.js";
+import type { ProgramConfig, ProgramResult } from "@mlzero/program";
+import { Modality, ProblemType } from "@mlzero/proto";
 import { shapeFoldersTask, shapeTableTask, writeImageTaskInput, type ImageTask } from "./synthetic-series-and-images.js";
 import { textBinaryTask, textRegressionTask, writeTaskInput, type SyntheticTask } from "./synthetic-tasks.js";
-import { corpus, python, repoRoot, run, runTemplate, type ProgramRun } from "./template-runner.js";
+import {
+  corpus,
+  expectOnlyPredictions,
+  expectResult,
+  hasPython,
+  itFindsTheFix,
+  predictedLabels,
+  printedScore,
+  python,
+  readPredictions,
+  rocAuc,
+  rSquared,
+  run,
+  runtimePins,
+  runTemplate,
+  type ProgramRun,
+} from "./template-runner.js";
 
 /**
  * The GPU variants (image-timm, text-transformer) run here on CPU, where
@@ -19,68 +31,8 @@ import { corpus, python, repoRoot, run, runTemplate, type ProgramRun } from "./t
  * a GPU.
  */
 
-const hasPython = existsSync(python);
 const timings: string[] = [];
 const tool = (name: string) => corpus.tools.find((candidate) => candidate.name === name)!;
-
-/** The one result line of a successful run, checked against the config. */
-function expectResult(result: ProgramRun, config: ProgramConfig): ProgramResult {
-  expect(result.exitCode, result.stderr.slice(-3000)).toBe(0);
-  expect(result.stdout.split("\n").filter((line) => line.startsWith(RESULT_MARKER + " "))).toHaveLength(1);
-  const reported = parseResultLine(result.stdout)!;
-  expect(reported.metric).toBe(config.metric);
-  expect(reported.validation_rows).toBeGreaterThan(0);
-  expect(reported.model).toBeTruthy();
-  return reported;
-}
-
-/** Only the predictions file is left behind: no model folders, tokenizer files or caches (HOME is the iteration folder). */
-async function expectOnlyPredictions(result: ProgramRun, config: ProgramConfig): Promise<void> {
-  expect(await readdir(path.join(result.iterationDir, path.dirname(config.output_path)))).toEqual([path.basename(config.output_path)]);
-  expect((await readdir(result.iterationDir)).sort()).toEqual([ITERATION_FILES.program, path.dirname(config.output_path)].sort());
-}
-
-/** The simple CSV the templates write here (no quoted fields), checked for its header and blanks. */
-async function readPredictions(result: ProgramRun, config: ProgramConfig): Promise<Record<string, string>[]> {
-  const text = await readFile(path.join(result.iterationDir, config.output_path), "utf8");
-  const [header, ...lines] = text.trimEnd().split("\n");
-  expect(header!.split(",")).toEqual(config.output_columns);
-  return lines.map((line) => {
-    const cells = line.split(",");
-    expect(cells).toHaveLength(config.output_columns.length);
-    expect(cells.every((cell) => cell !== "" && cell.toLowerCase() !== "nan")).toBe(true);
-    return Object.fromEntries(config.output_columns.map((column, index) => [column, cells[index]!]));
-  });
-}
-
-/** A validation score the program printed on a progress line, e.g. "mlzero: blend average: validation rmse = 1.0743". */
-function printedScore(stdout: string, label: string, metric: string): number {
-  const match = new RegExp(`^mlzero: ${label}: validation ${metric} = (\\S+)`, "m").exec(stdout);
-  expect(match, `no ${label} score in\n${stdout}`).not.toBeNull();
-  return Number(match![1]);
-}
-
-/** Probability that a random positive scores above a random negative (ties count half). */
-function rocAuc(positive: boolean[], scores: number[]): number {
-  let wins = 0;
-  let pairs = 0;
-  positive.forEach((isPositive, i) => {
-    if (!isPositive) return;
-    positive.forEach((other, j) => {
-      if (other) return;
-      pairs++;
-      wins += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
-    });
-  });
-  return wins / pairs;
-}
-
-function rSquared(truth: number[], predicted: number[]): number {
-  const mean = truth.reduce((sum, value) => sum + value, 0) / truth.length;
-  const residual = truth.reduce((sum, value, index) => sum + (value - predicted[index]!) ** 2, 0);
-  const total = truth.reduce((sum, value) => sum + (value - mean) ** 2, 0);
-  return 1 - residual / total;
-}
 
 describe("registry entries of the GPU variants", () => {
   it("registers image-timm and text-transformer as GPU tools ranked above their CPU counterparts", () => {
@@ -106,12 +58,7 @@ describe("registry entries of the GPU variants", () => {
   });
 
   it("pins exact versions, the runtime's where it pins the library", async () => {
-    const runtime = new Map(
-      (await readFile(path.join(repoRoot, "runtime/requirements.txt"), "utf8"))
-        .split("\n")
-        .filter((line) => /^[\w.-]+==/.test(line))
-        .map((line) => line.split("==") as [string, string]),
-    );
+    const runtime = await runtimePins();
     for (const name of ["image-timm", "text-transformer"]) {
       for (const requirement of tool(name).requirements) {
         expect(requirement).toMatch(/^[\w.-]+==\d[\w.]*$/);
@@ -155,13 +102,7 @@ describe("registry entries of the GPU variants", () => {
 });
 
 describe("retrieving the fix for a timm or transformers error message", () => {
-  const memory = createSemanticMemory({
-    store: createEmbeddedVectorStore(),
-    knowledgeDir: path.resolve(import.meta.dirname, "../knowledge"),
-  });
-  beforeAll(() => memory.index());
-
-  it.each([
+  itFindsTheFix([
     ["AssertionError: BasicBlock does not support changing base width", /BasicBlock does not support changing base width/],
     ["TypeError: Got unsupported ScalarType BFloat16", /Got unsupported ScalarType BFloat16/],
     [
@@ -177,14 +118,7 @@ describe("retrieving the fix for a timm or transformers error message", () => {
       "RuntimeError: The expanded size of the tensor (1201) must match the existing size (128) at non-singleton dimension 1.",
       /The expanded size of the tensor/,
     ],
-  ])("finds the section that fixes %j in the top 3", async (query, expected) => {
-    const hits = await memory.retrieve(create(RetrieveRequestSchema, { tenant: "t1", query, limit: 3 }));
-    const titles = hits.map((hit) => hit.title);
-    expect(
-      titles.some((title) => expected.test(title)),
-      titles.join("\n"),
-    ).toBe(true);
-  });
+  ]);
 });
 
 describe.skipIf(!hasPython)("GPU variant templates, run on CPU", () => {
@@ -220,13 +154,7 @@ describe.skipIf(!hasPython)("GPU variant templates, run on CPU", () => {
 
     const rows = await readPredictions(result, config);
     expect(rows.map((row) => row[config.id_column!])).toEqual(task.testIds);
-    const predicted = rows.map((row) => {
-      if (!config.class_probabilities) return row[config.label_column]!;
-      const probabilities = config.label_values.map((label) => Number(row[label]));
-      expect(probabilities.every((p) => p >= 0 && p <= 1)).toBe(true);
-      expect(probabilities.reduce((sum, p) => sum + p, 0)).toBeCloseTo(1, 4);
-      return config.label_values[probabilities.indexOf(Math.max(...probabilities))]!;
-    });
+    const predicted = predictedLabels(rows, config);
     // Chance is 1/3 with three balanced classes.
     const accuracy = predicted.filter((label, index) => label === task.testTruth[index]).length / predicted.length;
     timings.push(

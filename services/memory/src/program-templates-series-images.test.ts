@@ -1,13 +1,9 @@
-import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ITERATION_FILES, parseResultLine, RESULT_MARKER, type ProgramConfig, type ProgramResult } from "@mlzero/program";
-import { create } from "@bufbuild/protobuf";
-import { Modality, ProblemType, RetrieveRequestSchema } from "@mlzero/proto";
-import { createEmbeddedVectorStore } from "@mlzero/vectors";
-import { createSemanticMemory } from "./semantic-memory.js";
+import { RESULT_MARKER, type ProgramResult } from "@mlzero/program";
+import { Modality, ProblemType } from "@mlzero/proto";
 import {
   dailySalesTask,
   monthlyDemandTask,
@@ -19,47 +15,21 @@ import {
   type SeriesTask,
 } from "./synthetic-series-and-images.js";
 import { writeTaskInput } from "./synthetic-tasks.js";
-import { corpus, python, repoRoot, run, runTemplate, type ProgramRun } from "./template-runner.js";
+import {
+  corpus,
+  expectOnlyPredictions,
+  expectResult,
+  hasPython,
+  itFindsTheFix,
+  predictedLabels,
+  printedScore,
+  python,
+  readPredictions,
+  runtimePins,
+  runTemplate,
+} from "./template-runner.js";
 
-const hasPython = existsSync(python);
 const timings: string[] = [];
-
-/** The one result line of a successful run, checked against the config. */
-function expectResult(result: ProgramRun, config: ProgramConfig): ProgramResult {
-  expect(result.exitCode, result.stderr.slice(-3000)).toBe(0);
-  expect(result.stdout.split("\n").filter((line) => line.startsWith(RESULT_MARKER + " "))).toHaveLength(1);
-  const reported = parseResultLine(result.stdout)!;
-  expect(reported.metric).toBe(config.metric);
-  expect(reported.validation_rows).toBeGreaterThan(0);
-  expect(reported.model).toBeTruthy();
-  return reported;
-}
-
-/** Only the predictions file is left behind: no model folders or caches. */
-async function expectOnlyPredictions(result: ProgramRun, config: ProgramConfig): Promise<void> {
-  expect(await readdir(path.join(result.iterationDir, path.dirname(config.output_path)))).toEqual([path.basename(config.output_path)]);
-  expect((await readdir(result.iterationDir)).sort()).toEqual([ITERATION_FILES.program, path.dirname(config.output_path)].sort());
-}
-
-/** The simple CSV the templates write here (no quoted fields), checked for its header and blanks. */
-async function readPredictions(result: ProgramRun, config: ProgramConfig): Promise<Record<string, string>[]> {
-  const text = await readFile(path.join(result.iterationDir, config.output_path), "utf8");
-  const [header, ...lines] = text.trimEnd().split("\n");
-  expect(header!.split(",")).toEqual(config.output_columns);
-  return lines.map((line) => {
-    const cells = line.split(",");
-    expect(cells).toHaveLength(config.output_columns.length);
-    expect(cells.every((cell) => cell !== "" && cell.toLowerCase() !== "nan")).toBe(true);
-    return Object.fromEntries(config.output_columns.map((column, index) => [column, cells[index]!]));
-  });
-}
-
-/** A validation score the program printed on a progress line, e.g. "mlzero: SeasonalNaive: validation mase = 1.0614". */
-function printedScore(stdout: string, model: string, metric: string): number {
-  const match = new RegExp(`^mlzero: ${model}: validation ${metric} = (\\S+)`, "m").exec(stdout);
-  expect(match, `no ${model} score in\n${stdout}`).not.toBeNull();
-  return Number(match![1]);
-}
 
 const meanAbsoluteError = (truth: number[], predicted: number[]): number =>
   truth.reduce((sum, value, index) => sum + Math.abs(value - predicted[index]!), 0) / truth.length;
@@ -92,12 +62,7 @@ describe("registry entries of the forecasting and image tools", () => {
   });
 
   it("pins the runtime's versions exactly", async () => {
-    const pins = new Map(
-      (await readFile(path.join(repoRoot, "runtime/requirements.txt"), "utf8"))
-        .split("\n")
-        .filter((line) => /^[\w.-]+==/.test(line))
-        .map((line) => line.split("==") as [string, string]),
-    );
+    const pins = await runtimePins();
     for (const name of ["timeseries-gbm", "image-pixels", "image-cnn"]) {
       for (const requirement of tool(name).requirements) {
         const [library, version] = requirement.split("==");
@@ -126,13 +91,7 @@ describe("registry entries of the forecasting and image tools", () => {
 });
 
 describe("retrieving the fix for a forecasting or image error message", () => {
-  const memory = createSemanticMemory({
-    store: createEmbeddedVectorStore(),
-    knowledgeDir: path.resolve(import.meta.dirname, "../knowledge"),
-  });
-  beforeAll(() => memory.index());
-
-  it.each([
+  itFindsTheFix([
     ["ValueError: Need at least 3 dates to infer frequency", /Need at least 3 dates to infer frequency/],
     ["pd.infer_freq returned None, cannot infer the frequency of the time series", /infer_freq returns None/],
     ["ValueError: cannot reindex on an axis with duplicate labels", /cannot reindex on an axis with duplicate labels/],
@@ -149,14 +108,7 @@ describe("retrieving the fix for a forecasting or image error message", () => {
     ["RuntimeError: mat1 and mat2 shapes cannot be multiplied (32x4608 and 2048x128)", /mat1 and mat2 shapes cannot be multiplied/],
     ["RuntimeError: Input type (torch.FloatTensor) and weight type (torch.cuda.FloatTensor) should be the same", /Input type/],
     ["ValueError: Expected input batch_size (64) to match target batch_size (16).", /Expected input batch_size/],
-  ])("finds the section that fixes %j in the top 3", async (query, expected) => {
-    const hits = await memory.retrieve(create(RetrieveRequestSchema, { tenant: "t1", query, limit: 3 }));
-    const titles = hits.map((hit) => hit.title);
-    expect(
-      titles.some((title) => expected.test(title)),
-      titles.join("\n"),
-    ).toBe(true);
-  });
+  ]);
 });
 
 describe.skipIf(!hasPython)("forecasting and image templates", () => {
@@ -249,13 +201,7 @@ describe.skipIf(!hasPython)("forecasting and image templates", () => {
 
     const rows = await readPredictions(result, config);
     expect(rows.map((row) => row[config.id_column!])).toEqual(task.testIds);
-    const predicted = rows.map((row) => {
-      if (!config.class_probabilities) return row[config.label_column]!;
-      const probabilities = config.label_values.map((label) => Number(row[label]));
-      expect(probabilities.every((p) => p >= 0 && p <= 1)).toBe(true);
-      expect(probabilities.reduce((sum, p) => sum + p, 0)).toBeCloseTo(1, 4);
-      return config.label_values[probabilities.indexOf(Math.max(...probabilities))]!;
-    });
+    const predicted = predictedLabels(rows, config);
     expect(new Set(predicted)).toEqual(new Set(config.label_values));
     // Chance is 1/3 with three balanced classes.
     const accuracy = predicted.filter((label, index) => label === task.testTruth[index]).length / predicted.length;

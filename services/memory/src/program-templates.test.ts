@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ITERATION_FILES, parseResultLine, RESULT_MARKER, type ProgramConfig } from "@mlzero/program";
+import { parseResultLine, RESULT_MARKER, type ProgramConfig } from "@mlzero/program";
 import {
   binaryTask,
   multiclassTask,
@@ -17,7 +17,19 @@ import {
   writeTaskInput,
   type SyntheticTask,
 } from "./synthetic-tasks.js";
-import { python, run, runTemplate, type ProgramRun } from "./template-runner.js";
+import {
+  expectOnlyPredictions,
+  expectResult,
+  hasPython,
+  predictedLabels,
+  python,
+  readPredictions,
+  rocAuc,
+  rSquared,
+  run,
+  runTemplate,
+  type ProgramRun,
+} from "./template-runner.js";
 
 function summary(result: ProgramRun): string {
   const reported = parseResultLine(result.stdout);
@@ -28,37 +40,6 @@ function agreement(truth: string[], predicted: (string | undefined)[]): number {
   return truth.filter((value, index) => value === predicted[index]).length / truth.length;
 }
 
-/** Probability that a random positive scores above a random negative (ties count half). */
-function rocAuc(positive: boolean[], scores: number[]): number {
-  let wins = 0;
-  let pairs = 0;
-  positive.forEach((isPositive, i) => {
-    if (!isPositive) return;
-    positive.forEach((other, j) => {
-      if (other) return;
-      pairs++;
-      wins += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
-    });
-  });
-  return wins / pairs;
-}
-
-function rSquared(truth: number[], predicted: number[]): number {
-  const mean = truth.reduce((sum, value) => sum + value, 0) / truth.length;
-  const residual = truth.reduce((sum, value, index) => sum + (value - predicted[index]!) ** 2, 0);
-  const total = truth.reduce((sum, value) => sum + (value - mean) ** 2, 0);
-  return 1 - residual / total;
-}
-
-/** Parses the simple CSV the templates write (no quoted fields in these tasks). */
-function parseCsv(text: string): { header: string[]; rows: string[][] } {
-  const [header, ...rows] = text
-    .trimEnd()
-    .split("\n")
-    .map((line) => line.split(","));
-  return { header: header!, rows };
-}
-
 /** Asserts the result line, the score floor and the predictions file of a successful run. */
 async function expectValidRun(
   result: ProgramRun,
@@ -66,37 +47,16 @@ async function expectValidRun(
   config: ProgramConfig,
   passes: (score: number) => boolean,
 ): Promise<void> {
-  expect(result.exitCode, result.stderr.slice(-3000)).toBe(0);
-  const resultLines = result.stdout.split("\n").filter((line) => line.startsWith(RESULT_MARKER + " "));
-  expect(resultLines).toHaveLength(1);
-  const reported = parseResultLine(result.stdout)!;
-  expect(reported.metric).toBe(config.metric);
-  expect(reported.validation_rows).toBeGreaterThan(0);
-  expect(reported.model).toBeTruthy();
+  const reported = expectResult(result, config);
   expect(passes(reported.score), `${config.metric} = ${reported.score}`).toBe(true);
 
-  const { header, rows } = parseCsv(await readFile(path.join(result.iterationDir, config.output_path), "utf8"));
-  expect(header).toEqual(config.output_columns);
+  const rows = await readPredictions(result, config);
   expect(rows).toHaveLength(task.testRows);
-  for (const row of rows) {
-    expect(row).toHaveLength(header.length);
-    expect(row.every((cell) => cell !== "" && cell.toLowerCase() !== "nan")).toBe(true);
-  }
-  const valueColumns = config.id_column ? 1 : 0;
-  if (config.id_column) expect(rows.map((row) => row[0])).toEqual(task.testIds);
+  if (config.id_column) expect(rows.map((row) => row[config.id_column!])).toEqual(task.testIds);
   // The predictions must also be right on the test rows, not just well formed.
   const truth = task.testTruth;
-  if (config.class_probabilities) {
-    const classes = header.slice(valueColumns);
-    const predicted = rows.map((row) => {
-      const probabilities = row.slice(valueColumns).map(Number);
-      expect(probabilities.every((p) => p >= 0 && p <= 1)).toBe(true);
-      expect(probabilities.reduce((sum, p) => sum + p, 0)).toBeCloseTo(1, 4);
-      return classes[probabilities.indexOf(Math.max(...probabilities))];
-    });
-    expect(agreement(truth, predicted)).toBeGreaterThan(0.75);
-  } else if (config.positive_class) {
-    const probabilities = rows.map((row) => Number(row[valueColumns]));
+  if (config.positive_class && !config.class_probabilities) {
+    const probabilities = rows.map((row) => Number(row[config.label_column]));
     expect(probabilities.every((p) => p >= 0 && p <= 1)).toBe(true);
     expect(
       rocAuc(
@@ -105,20 +65,18 @@ async function expectValidRun(
       ),
     ).toBeGreaterThan(0.85);
   } else if (config.problem_type === "regression") {
-    const predicted = rows.map((row) => Number(row[valueColumns]));
+    const predicted = rows.map((row) => Number(row[config.label_column]));
     expect(predicted.every(Number.isFinite)).toBe(true);
     expect(rSquared(truth.map(Number), predicted)).toBeGreaterThan(0.7);
   } else {
-    const predicted = rows.map((row) => row[valueColumns]!);
-    expect(new Set(predicted)).toEqual(new Set(config.label_values));
+    const predicted = predictedLabels(rows, config);
+    if (!config.class_probabilities) expect(new Set(predicted)).toEqual(new Set(config.label_values));
     expect(agreement(truth, predicted)).toBeGreaterThan(0.75);
   }
   // Only the predictions are left behind: no model folders in outputs/ or the iteration folder.
-  expect(await readdir(path.join(result.iterationDir, path.dirname(config.output_path)))).toEqual([path.basename(config.output_path)]);
-  expect((await readdir(result.iterationDir)).sort()).toEqual([ITERATION_FILES.program, path.dirname(config.output_path)].sort());
+  await expectOnlyPredictions(result, config);
 }
 
-const hasPython = existsSync(python);
 const hasXgboost =
   hasPython &&
   (await run(python, ["-c", "import xgboost"]).then(
@@ -256,11 +214,11 @@ describe.skipIf(!hasPython)("program templates", () => {
     // The majority class scores its share of the holdout, about one half.
     expect(reported.score).toBeGreaterThan(0.45);
     expect(reported.score).toBeLessThan(0.65);
-    const { header, rows } = parseCsv(await readFile(path.join(result.iterationDir, config.output_path), "utf8"));
-    expect(header).toEqual(config.output_columns);
-    expect(rows.map((row) => row[0])).toEqual(task.testIds);
-    expect(new Set(rows.map((row) => row[1]))).toEqual(new Set([rows[0]![1]]));
-    expect(config.label_values).toContain(rows[0]![1]);
+    const rows = await readPredictions(result, config);
+    expect(rows.map((row) => row[config.id_column!])).toEqual(task.testIds);
+    const labels = new Set(rows.map((row) => row[config.label_column]!));
+    expect(labels.size).toBe(1);
+    expect(config.label_values).toContain([...labels][0]);
   });
 
   it("autogluon on the binary task within its time limit", async () => {

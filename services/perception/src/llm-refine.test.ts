@@ -4,7 +4,7 @@ import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { createInProcessBus, newEnvelope } from "@mlzero/bus";
 import { createChatClient } from "@mlzero/llm";
-import { startScriptedEndpoint, type ChatRequest, type ScriptedEndpoint, type ScriptedReply } from "@mlzero/llm/testing";
+import { respondByAgent, startScriptedEndpoint, type ChatRequest, type ScriptedEndpoint, type ScriptedReply } from "@mlzero/llm/testing";
 import { createSilentLogger } from "@mlzero/logging";
 import {
   Modality,
@@ -73,13 +73,8 @@ async function rules(inputDir: string, toolHint = ""): Promise<PerceptualContext
   return perceive({ inputDir, tools: TOOLS, description: DESCRIPTION, ...(toolHint ? { toolHint } : {}) });
 }
 
-function agentOf(chat: ChatRequest): string {
-  const first = chat.messages.find((message) => message.role === "system")?.content.split("\n")[0] ?? "";
-  return /^You are mlzero's (.+) agent\.$/.exec(first)?.[1] ?? "unknown";
-}
-
 async function model(script: Record<string, (chat: ChatRequest) => ScriptedReply>): Promise<ScriptedEndpoint> {
-  const endpoint = await startScriptedEndpoint({ respond: (chat) => script[agentOf(chat)]?.(chat) ?? { status: 500 } });
+  const endpoint = await startScriptedEndpoint({ respond: respondByAgent(script) });
   endpoints.push(endpoint);
   return endpoint;
 }

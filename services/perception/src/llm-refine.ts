@@ -3,11 +3,10 @@ import { fileURLToPath } from "node:url";
 import { clone, create } from "@bufbuild/protobuf";
 import type { Logger } from "@mlzero/logging";
 import {
-  InvalidAnswerError,
+  askAgent,
   loadPromptTemplate,
   renderPrompt,
   sumUsage,
-  usageOf,
   type ChatClient,
   type ChatMessage,
   type ChatProfile,
@@ -99,8 +98,6 @@ export interface PerceptionAgentsOptions {
   logger?: Logger;
 }
 
-type Asked<T> = { ok: true; answer: T; usage: LlmUsage } | { ok: false; problem: string; spent: LlmUsage | undefined };
-
 /** Loads the prompt templates (a broken one fails here, at start-up) and returns the agents. */
 export async function createPerceptionAgents(options: PerceptionAgentsOptions): Promise<PerceptionAgents> {
   const dir = options.promptsDir ?? PERCEPTION_PROMPTS_DIR;
@@ -109,19 +106,16 @@ export async function createPerceptionAgents(options: PerceptionAgentsOptions): 
     loadPromptTemplate(path.join(dir, "tool-selection.v1.md")),
   ]);
 
-  async function ask<T>(agent: string, template: PromptTemplate, messages: ChatMessage[], schema: z.ZodType<T>): Promise<Asked<T>> {
-    const profile = agent === PERCEPTION_AGENT ? options.profiles.perception : options.profiles["tool-selection"];
-    try {
-      const completion = await options.chat.structured(profile, messages, schema);
-      return { ok: true, answer: completion.value, usage: usageOf(agent, completion) };
-    } catch (error) {
-      const problem = error instanceof Error ? error.message : String(error);
-      // An answer invalid twice still cost its calls: they count against the task's budget.
-      const spent = error instanceof InvalidAnswerError ? usageOf(agent, error) : undefined;
-      options.logger?.warn({ agent, prompt: template.id, error: problem }, "LLM agent failed; perception's rules stand");
-      return { ok: false, problem, spent };
-    }
-  }
+  const ask = <T>(agent: string, template: PromptTemplate, messages: ChatMessage[], schema: z.ZodType<T>) =>
+    askAgent(options.chat, {
+      agent,
+      profile: agent === PERCEPTION_AGENT ? options.profiles.perception : options.profiles["tool-selection"],
+      messages,
+      schema,
+      logger: options.logger,
+      prompt: template.id,
+      failure: "LLM agent failed; perception's rules stand",
+    });
 
   return {
     async refine(original, input) {

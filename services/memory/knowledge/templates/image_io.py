@@ -1,4 +1,4 @@
-# Shared by the image templates (image-pixels, image-cnn), after common.py: listing the images
+# Shared by the image templates (image-pixels, image-cnn, image-timm), after common.py: listing the images
 # and labels of CONFIG's images block (class folders or a table of paths), capping the images per
 # class, choosing one colour mode, and loading each file with Pillow to a fixed square size.
 from PIL import Image, ImageOps, UnidentifiedImageError

@@ -26,21 +26,22 @@ the width, the batch, the epochs and the sequence length.
 # mlzero:include text_features.py
 
 
-import math
-
 # A tokenizer trained here and random weights: the hub must never be asked for anything.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("RAYON_NUM_THREADS", str(N_JOBS))
 
-import torch
+
+# mlzero:include torch_train.py
+
+
+import math
+
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from torch import nn
 from torch.nn import functional as F
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-CUDA = torch.cuda.is_available()
-DEVICE = torch.device("cuda" if CUDA else "cpu")
 HIDDEN = (256 if CUDA else 64) // (2 if REDUCE >= 1 else 1)
 LAYERS = (4 if CUDA else 2) // (2 if REDUCE >= 1 else 1)
 HEADS = max(2, HIDDEN // 64)
@@ -148,10 +149,6 @@ def network_name():
     return f"BERT {LAYERS}x{HIDDEN} from scratch ({DEVICE.type}{', bf16' if CUDA else ''})"
 
 
-def autocast():
-    return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=CUDA)
-
-
 def batch(data, index):
     """One batch on the device: token ids cut to its longest document, the mask, the other columns."""
     ids, lengths, tabular = data
@@ -180,76 +177,25 @@ def predict(model, data, target_scale):
     return probabilities.argmax(axis=1), probabilities
 
 
-def parameter_groups(model):
-    """Weight decay on the weight matrices and embeddings only, not on biases and layer norms."""
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    rest = [p for p in model.parameters() if p.ndim <= 1]
-    return [{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}]
-
-
 def train(model, data, target, deadline, generator, predict_rows):
     """AdamW: a linear warm-up over the first epoch, then a cosine to 1% of the rate over the
-    epochs planned from the first epoch's time, keeping time to predict `predict_rows` rows.
-    `target` holds class indexes, or standardized values for regression."""
-    optimizer = torch.optim.AdamW(parameter_groups(model), lr=LEARNING_RATE)
+    epochs planned from the first epoch's time, keeping time to predict `predict_rows` rows (a
+    forward pass, about 0.4 of a training step per row). Weight decay on the weight matrices and
+    embeddings only. `target` holds class indexes, or standardized values for regression."""
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.01), lr=LEARNING_RATE)
     labels = torch.as_tensor(np.asarray(target), dtype=torch.long if CLASSIFICATION else torch.float32).to(DEVICE)
+
+    def loss_of(index):
+        with autocast():
+            outputs = model(*batch(data, index)).float()
+        truth = labels[index.to(DEVICE)]
+        return F.cross_entropy(outputs, truth) if CLASSIFICATION else F.mse_loss(outputs[:, 0], truth)
+
     n = len(labels)
-    batch_size = int(min(BATCH, max(16, 2 ** round(math.log2(max(n, 1) / 16)))))
-    steps_per_epoch = max(1, n // batch_size)
-    most = max(MAX_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
-    say(f"training on {n} documents, batches of {batch_size}, up to {most} epochs")
-
-    def set_rate(rate):
-        for group in optimizer.param_groups:
-            group["lr"] = rate
-
-    epochs, started, step, decay_steps = most, time.monotonic(), 0, None
-    epoch = 0
-    while epoch < epochs:
-        epoch_start = time.monotonic()
-        model.train()
-        order = torch.randperm(n, generator=generator)
-        total, batches, timed = 0.0, 0, None
-        for begin in range(0, steps_per_epoch * batch_size, batch_size):
-            index = order[begin:begin + batch_size]
-            if decay_steps is None:
-                set_rate(LEARNING_RATE * (0.1 + 0.9 * batches / steps_per_epoch))
-            else:
-                progress = min(1.0, (step - steps_per_epoch) / decay_steps)
-                set_rate(LEARNING_RATE * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))))
-            if batches == min(3, steps_per_epoch // 2):
-                timed = (time.monotonic(), batches)  # the first steps include CUDA's warm-up
-            with autocast():
-                outputs = model(*batch(data, index)).float()
-            truth = labels[index.to(DEVICE)]
-            loss = F.cross_entropy(outputs, truth) if CLASSIFICATION else F.mse_loss(outputs[:, 0], truth)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            total += loss.item() * len(index)
-            batches += 1
-            step += 1
-            if time.monotonic() > deadline:
-                break
-        epoch += 1
-        seconds = time.monotonic() - epoch_start
-        if decay_steps is None:
-            # Plan the epochs that fit the budget from the steps after the warm-up, keeping time
-            # for predicting (a forward pass, about a third of a training step per row).
-            per_step = (time.monotonic() - timed[0]) / max(1, batches - timed[1]) if timed else seconds / max(1, batches)
-            planned = per_step * steps_per_epoch
-            spare = deadline - time.monotonic() - 0.4 * per_step / batch_size * predict_rows - planned
-            epochs = max(1, min(most, epoch + int(spare / max(planned, 1e-3))))
-            if epochs < most:
-                warn(f"time budget: training {epochs} of {most} epochs ({planned:.1f} s each)")
-            decay_steps = max(1, (epochs - epoch) * steps_per_epoch)
-        if epoch == 1 or epoch % max(5, epochs // 10) == 0 or epoch == epochs:
-            say(f"epoch {epoch}/{epochs}: training loss {total / max(1, batches * batch_size):.4f} ({seconds:.1f} s)")
-        if epoch < epochs and time.monotonic() + 1.5 * seconds > deadline:
-            warn(f"time budget: stopping after epoch {epoch} of {epochs}")
-            break
-    say(f"trained {epoch} epochs in {time.monotonic() - started:.1f} s")
+    train_epochs(
+        model, optimizer, WarmupCosine(optimizer, LEARNING_RATE), loss_of, n, batch_size_for(n, BATCH, 16), deadline, generator,
+        MAX_EPOCHS, MIN_STEPS, what="documents", clip=1.0, predict_rows=predict_rows, predict_cost=0.4,
+    )
 
 
 def mix(weight, linear, network):
@@ -307,11 +253,7 @@ def fit_network(text, categorical, numeric, split, n_classes, deadline, predict_
 
 def main():
     start, deadline = start_clock()
-    np.random.seed(SEED)
-    torch.manual_seed(SEED)
-    if CUDA:
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+    seed_torch()
     train_table, test, columns, target = load_tables()
     # Below ~20k rows OpenMP threads (in the linear models' loss) cost more in synchronisation
     # than they give, and stall badly when the cores are shared.
@@ -340,12 +282,8 @@ def main():
     elif network_deadline - time.monotonic() < 0.2 * budget:
         warn(f"time budget: {network_deadline - time.monotonic():.0f} s left, too little for the transformer; the linear model alone")
     else:
-        if not CUDA:
-            # Two OpenMP threads on two shared cores stall for seconds at a time; this small
-            # encoder loses little with one.
-            torch.set_num_threads(N_JOBS if N_JOBS > 2 else 1)
-        device = torch.cuda.get_device_name(0) if CUDA else f"CPU ({N_JOBS} cores, {torch.get_num_threads()} used by torch)"
-        say(f"training the transformer on {device}")
+        cpu_threads(SMALL_NETWORK_THREADS)
+        say(f"training the transformer on {device_name()}")
         try:
             network = fit_network(text, categorical, numeric, split, n_classes, network_deadline, len(y_valid) + len(test))
         except torch.OutOfMemoryError as error:
