@@ -18,6 +18,8 @@
 #                             or memory (lost when the gateway stops)
 #   MLZERO_CLUSTER_BASE_PORT  the gateway's port; the others follow it (default 50051: gateway 50051,
 #                             perception 50052, memory 50053, coder 50054, executor 50055, analyzer 50056)
+#   MLZERO_CLUSTER_METRICS_PORT  when set, each service serves Prometheus /metrics from this port on, in the
+#                             same order (gateway = it, perception = it + 1, ...); unset: none (docs/observability.md)
 #   MLZERO_PYTHON             the executor's Python (default .venv/bin/python)
 #   MLZERO_LOG_LEVEL          the services' log level (default info)
 set -euo pipefail
@@ -29,6 +31,7 @@ bus=${MLZERO_BUS:-kafka}
 kafka_port=${KAFKA_PORT:-9092}
 brokers=127.0.0.1:$kafka_port
 base_port=${MLZERO_CLUSTER_BASE_PORT:-50051}
+metrics_base=${MLZERO_CLUSTER_METRICS_PORT:-}
 node=$repo/node_modules/.bin/node
 mlzero=("$node" "$repo/cli/dist/main.js")
 # In port order: gateway = base_port, perception = base_port + 1, ...
@@ -55,6 +58,8 @@ case $gateway_state in
   *) fail "MLZERO_GATEWAY_STATE must be file, kafka or memory, got \"$gateway_state\"" ;;
 esac
 [[ $base_port =~ ^[0-9]+$ ]] && ((base_port > 0 && base_port + 5 < 65536)) || fail "MLZERO_CLUSTER_BASE_PORT must be a port number, got \"$base_port\""
+[[ -z $metrics_base ]] || { [[ $metrics_base =~ ^[0-9]+$ ]] && ((metrics_base > 0 && metrics_base + 5 < 65536)); } ||
+  fail "MLZERO_CLUSTER_METRICS_PORT must be a port number, got \"$metrics_base\""
 
 port_of() {
   local index
@@ -94,6 +99,8 @@ service_env() {
   echo "MLZERO_GRPC_PORT=$(port_of "$name")"
   echo "MLZERO_BUS=$bus"
   echo "MLZERO_LOG_LEVEL=${MLZERO_LOG_LEVEL:-info}"
+  # One port each, or none: a port exported for one service must not reach all six.
+  echo "MLZERO_METRICS_PORT=${metrics_base:+$(($(port_of "$name") - base_port + metrics_base))}"
   [[ $bus == kafka ]] && echo "MLZERO_KAFKA_BROKERS=$brokers"
   case $name in
     gateway)

@@ -24,6 +24,8 @@ const ADAPTER_ONLY: Record<string, readonly string[]> = {
   openai: ["libs/llm/src"],
   "@kubernetes/client-node": ["services/executor/src/kubernetes"],
   "@qdrant/js-client-rest": ["libs/vectors-qdrant/src"],
+  "prom-client": ["libs/telemetry/src"],
+  "@opentelemetry/*": ["libs/telemetry/src"],
 };
 
 /** Generated code, outside the layer rules (it imports only @bufbuild). */

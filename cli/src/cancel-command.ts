@@ -1,5 +1,6 @@
+import { GrpcStatus, RpcError } from "@mlzero/rpc";
 import type { CliCommand } from "./cli-command.js";
-import { GATEWAY_FLAG, GATEWAY_USAGE, gatewayAddressFrom, withGateway } from "./gateway-client.js";
+import { GATEWAY_FLAG, GATEWAY_USAGE, gatewayFrom, withGateway } from "./gateway-client.js";
 import { oneTaskId, parseCommandLine } from "./task-options.js";
 import { isFinished, stateName } from "./task-text.js";
 
@@ -20,11 +21,17 @@ export const cancelCommand: CliCommand = {
   async run(args, io) {
     const { values, positionals } = parseCommandLine(args, { reason: { type: "string" }, ...GATEWAY_FLAG });
     const taskId = oneTaskId("cancel", positionals);
-    const address = gatewayAddressFrom(values.gateway, io.env);
-    const before = await withGateway(address, async (tasks) => {
+    const gateway = gatewayFrom(values, io.env);
+    const before = await withGateway(gateway, async (tasks) => {
       const { task: current } = await tasks.get({ taskId });
       if (current && isFinished(current)) return current;
-      await tasks.cancel({ taskId, reason: values.reason ?? "" });
+      try {
+        await tasks.cancel({ taskId, reason: values.reason ?? "" });
+      } catch (error) {
+        // It finished between the two calls.
+        if (!(error instanceof RpcError && error.code === GrpcStatus.FAILED_PRECONDITION)) throw error;
+        return (await tasks.get({ taskId })).task;
+      }
       return undefined;
     });
     if (before) io.stdout.write(`task ${taskId} already ${stateName(before.state)}; nothing to cancel\n`);

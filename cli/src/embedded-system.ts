@@ -2,7 +2,7 @@ import { createInProcessBus, type EventBus, type InProcessBus } from "@mlzero/bu
 import { analyzerOptionsFromEnv, createAnalyzerModule } from "@mlzero/analyzer";
 import { coderFromEnv, createCoderModule } from "@mlzero/coder";
 import { createExecutorModule, createLocalRunner } from "@mlzero/executor";
-import { createGatewayModule, type BudgetDefaults } from "@mlzero/gateway";
+import { createGatewayModule, createMemoryTaskStore, withTaskMetrics, type BudgetDefaults } from "@mlzero/gateway";
 import type { Logger } from "@mlzero/logging";
 import { createMemoryModule, memoryHandlers, openMemories } from "@mlzero/memory";
 import { createPerceptionModule, perceptionAgentsFromEnv } from "@mlzero/perception";
@@ -72,7 +72,13 @@ export async function startEmbeddedSystem<B extends EventBus = InProcessBus>(
   const coder = await coderFromEnv({ env, memory, logger: log("coder") });
   const search = await analyzerOptionsFromEnv(env, log("analyzer"));
 
-  const gateway = createGatewayModule({ bus, logger: log("gateway"), workspaceRoot, defaults: options.defaults });
+  const gateway = createGatewayModule({
+    bus,
+    logger: log("gateway"),
+    workspaceRoot,
+    defaults: options.defaults,
+    store: withTaskMetrics(createMemoryTaskStore()),
+  });
   const modules: ServiceModule[] = [
     gateway,
     createPerceptionModule({ bus, logger: log("perception"), memory, workspaceRoot, agents: perceptionAgents }),

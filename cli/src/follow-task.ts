@@ -59,8 +59,10 @@ export async function followTask(tasks: TaskClient, task: Task, options: FollowT
             lostSince = undefined;
             attempt = 0;
           }
-          display.update(update);
           after = update.sequence;
+          // A heartbeat: the stream is alive, nothing changed.
+          if (update.heartbeat) continue;
+          display.update(update);
           if (update.task) last = update.task;
         }
         if (isFinished(last)) return { task: last, interrupted: false };

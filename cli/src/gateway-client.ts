@@ -1,13 +1,41 @@
 import type { ParseArgsOptionsConfig } from "node:util";
 import { InvalidInputError } from "@mlzero/errors";
 import { TaskService } from "@mlzero/proto";
-import { GrpcStatus, RpcError, createClient, type ServiceClient } from "@mlzero/rpc";
+import { GrpcStatus, RpcError, clientTransportFromEnv, createClient, type ServiceClient } from "@mlzero/rpc";
 
-/** The `--gateway` flag every command that talks to the gateway takes. */
-export const GATEWAY_FLAG = { gateway: { type: "string" } } as const satisfies ParseArgsOptionsConfig;
+/** The flags every command that talks to the gateway takes: its address and a bearer token. */
+export const GATEWAY_FLAG = { gateway: { type: "string" }, token: { type: "string" } } as const satisfies ParseArgsOptionsConfig;
 
-/** Usage line of {@link GATEWAY_FLAG}. */
-export const GATEWAY_USAGE = "  --gateway HOST:PORT          the gateway's address (default: $MLZERO_GATEWAY_ADDRESS)";
+/** Usage lines of {@link GATEWAY_FLAG}. */
+export const GATEWAY_USAGE = `  --gateway HOST:PORT          the gateway's address (default: $MLZERO_GATEWAY_ADDRESS)
+  --token TOKEN                bearer token for a gateway with tenants (default: $MLZERO_TOKEN,
+                               which keeps it out of the process list)
+TLS: MLZERO_TLS_CA (the gateway's CA; dials with TLS), MLZERO_TLS_CERT and
+MLZERO_TLS_KEY (a client certificate, for mutual TLS), MLZERO_TLS_SERVER_NAME.`;
+
+/** Where a command finds the gateway and how it proves who it is. */
+export interface GatewayConnection {
+  address: string;
+  /** Bearer token sent with every call; none when undefined. */
+  token: string | undefined;
+  /** Where the TLS settings (`MLZERO_TLS_*`) come from. */
+  env: NodeJS.ProcessEnv;
+}
+
+/** The gateway from the `--gateway` and `--token` flags and the environment. */
+export function gatewayFrom(values: { gateway?: string; token?: string }, env: NodeJS.ProcessEnv): GatewayConnection {
+  return { address: gatewayAddressFrom(values.gateway, env), token: gatewayTokenFrom(values.token, env), env };
+}
+
+/** The bearer token: `--token`, else `MLZERO_TOKEN`; undefined when neither is set. */
+export function gatewayTokenFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const fromFlag = flag?.trim();
+  const token = fromFlag || env.MLZERO_TOKEN?.trim();
+  if (!token) return undefined;
+  if (/\s/.test(token))
+    throw new InvalidInputError(`${fromFlag ? "--token" : "MLZERO_TOKEN"} must be one word (the token alone, without "Bearer")`);
+  return token;
+}
 
 /** A client of the gateway's public API. */
 export type TaskClient = ServiceClient<typeof TaskService>;
@@ -38,12 +66,25 @@ export function gatewayAddressFrom(flag: string | undefined, env: NodeJS.Process
 }
 
 /**
- * Calls `use` with a client of the gateway at `address` and closes it after.
+ * Calls `use` with a client of the gateway and closes it after: every call
+ * carries the bearer token, over TLS when the environment asks for it.
  * A failed call comes out as an {@link RpcError} whose message is one line a
  * user can act on, naming the gateway when it could not be reached.
  */
-export async function withGateway<T>(address: string, use: (tasks: TaskClient) => Promise<T>): Promise<T> {
-  const client = createClient(TaskService, address, { defaultTimeoutMs: UNARY_TIMEOUT_MS });
+export async function withGateway<T>(gateway: GatewayConnection, use: (tasks: TaskClient) => Promise<T>): Promise<T> {
+  const { address, token } = gateway;
+  let transport;
+  try {
+    transport = clientTransportFromEnv(gateway.env);
+  } catch (error) {
+    throw new InvalidInputError((error as Error).message);
+  }
+  const client = createClient(TaskService, address, {
+    defaultTimeoutMs: UNARY_TIMEOUT_MS,
+    credentials: transport.credentials,
+    channelOptions: transport.options,
+    metadata: token ? { authorization: `Bearer ${token}` } : {},
+  });
   try {
     return await use(client);
   } catch (error) {
@@ -59,6 +100,8 @@ export function gatewayError(error: RpcError, address: string): RpcError {
   switch (error.code) {
     case GrpcStatus.UNAVAILABLE:
       return rewrite(`cannot reach the gateway at ${address} (${connectionProblem(error)}): is it running? \`make up\` starts a local one`);
+    case GrpcStatus.UNAUTHENTICATED:
+      return rewrite(`${error.message} (the gateway at ${address} wants a valid token: set MLZERO_TOKEN or pass --token)`);
     case GrpcStatus.DEADLINE_EXCEEDED:
       return rewrite(`the gateway at ${address} did not answer in time`);
     case GrpcStatus.INTERNAL:

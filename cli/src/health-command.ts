@@ -1,4 +1,5 @@
-import { RpcError, checkHealth } from "@mlzero/rpc";
+import { InvalidInputError } from "@mlzero/errors";
+import { RpcError, checkHealth, clientTransportFromEnv } from "@mlzero/rpc";
 import type { CliCommand } from "./cli-command.js";
 import { GATEWAY_FLAG, GATEWAY_USAGE, connectionProblem, gatewayAddressFrom } from "./gateway-client.js";
 import { optionalNumber, parseCommandLine } from "./task-options.js";
@@ -21,10 +22,16 @@ export const healthCommand: CliCommand = {
     const { values, positionals } = parseCommandLine(args, { timeout: { type: "string" }, ...GATEWAY_FLAG });
     const timeoutMs = (optionalNumber(values.timeout, "--timeout", false) ?? 5) * 1000;
     const addresses = positionals.length > 0 ? positionals : [gatewayAddressFrom(values.gateway, io.env)];
+    let transport;
+    try {
+      transport = clientTransportFromEnv(io.env);
+    } catch (error) {
+      throw new InvalidInputError((error as Error).message);
+    }
     const answers = await Promise.all(
       addresses.map(async (address) => {
         try {
-          return { address, status: await checkHealth(address, "", timeoutMs) };
+          return { address, status: await checkHealth(address, "", timeoutMs, transport) };
         } catch (error) {
           if (!(error instanceof RpcError)) throw error;
           return { address, status: `${error.codeName} (${connectionProblem(error)})` };

@@ -1,6 +1,6 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { ListResponseSchema, TaskSchema, TaskState, type ListRequest, type Task } from "@mlzero/proto";
+import { ListRequestSchema, ListResponseSchema, TaskSchema, TaskState, type ListRequest, type Task } from "@mlzero/proto";
 import { describe, expect, it } from "vitest";
 import { listTasks } from "./ls-command.js";
 
@@ -9,8 +9,9 @@ function pagedList(tasks: Task[], size: number) {
   const requests: ListRequest[] = [];
   return {
     requests,
-    async list(request: Partial<ListRequest>) {
-      requests.push(request as ListRequest);
+    async list(init: MessageInitShape<typeof ListRequestSchema>) {
+      const request = create(ListRequestSchema, init);
+      requests.push(request);
       const matching = tasks.filter((task) => !request.state || task.state === request.state);
       const offset = request.pageToken ? Number(request.pageToken) : 0;
       const pageSize = Math.min(request.pageSize || 50, size);

@@ -66,7 +66,8 @@ export async function runCommand(options: RunOptions, io: CommandIo): Promise<nu
     const { task: submitted } = await system.tasks.submit({ spec: taskSpecFrom(options) });
     const taskId = submitted!.taskId;
     io.stderr.write(`mlzero: task ${taskId} started on ${options.inputDir}\n`);
-    const interrupt = () => void system.tasks.cancel({ taskId, reason: "interrupted (Ctrl-C)" });
+    // A task that finished meanwhile cannot be cancelled (FAILED_PRECONDITION): nothing to do then.
+    const interrupt = () => void system.tasks.cancel({ taskId, reason: "interrupted (Ctrl-C)" }).catch(() => undefined);
     process.once("SIGINT", interrupt);
     const display = new ProgressDisplay({
       write: (text) => io.stderr.write(text),
@@ -75,7 +76,7 @@ export async function runCommand(options: RunOptions, io: CommandIo): Promise<nu
     });
     let final: Task | undefined;
     for await (const update of system.tasks.watch({ taskId })) {
-      display.update(update);
+      if (!update.heartbeat) display.update(update);
       final = update.task;
     }
     display.finish();

@@ -1,7 +1,7 @@
 import { toJson } from "@bufbuild/protobuf";
 import { TaskSchema } from "@mlzero/proto";
 import type { CliCommand } from "./cli-command.js";
-import { GATEWAY_FLAG, GATEWAY_USAGE, gatewayAddressFrom, withGateway } from "./gateway-client.js";
+import { GATEWAY_FLAG, GATEWAY_USAGE, gatewayFrom, withGateway } from "./gateway-client.js";
 import { oneTaskId, parseCommandLine } from "./task-options.js";
 import { statusText } from "./task-text.js";
 
@@ -22,8 +22,8 @@ export const statusCommand: CliCommand = {
   async run(args, io) {
     const { values, positionals } = parseCommandLine(args, { json: { type: "boolean", default: false }, ...GATEWAY_FLAG });
     const taskId = oneTaskId("status", positionals);
-    const address = gatewayAddressFrom(values.gateway, io.env);
-    const { task } = await withGateway(address, (tasks) => tasks.get({ taskId }));
+    const gateway = gatewayFrom(values, io.env);
+    const { task } = await withGateway(gateway, (tasks) => tasks.get({ taskId }));
     if (!task) throw new Error("the gateway answered Get without a task");
     io.stdout.write(values.json ? `${JSON.stringify(toJson(TaskSchema, task), null, 2)}\n` : statusText(task));
     return 0;

@@ -1,6 +1,6 @@
 import type { CliCommand } from "./cli-command.js";
 import { followTask, reportInterrupted } from "./follow-task.js";
-import { GATEWAY_FLAG, GATEWAY_USAGE, gatewayAddressFrom, withGateway } from "./gateway-client.js";
+import { GATEWAY_FLAG, GATEWAY_USAGE, gatewayFrom, withGateway } from "./gateway-client.js";
 import { TASK_FLAGS, parseCommandLine, taskFlagsUsage, taskOptionsFrom, taskSpecFrom } from "./task-options.js";
 import { reportOutcome } from "./task-text.js";
 
@@ -29,8 +29,8 @@ export const submitCommand: CliCommand = {
       ...GATEWAY_FLAG,
     });
     const options = await taskOptionsFrom("submit", values, positionals);
-    const address = gatewayAddressFrom(values.gateway, io.env);
-    return withGateway(address, async (tasks) => {
+    const gateway = gatewayFrom(values, io.env);
+    return withGateway(gateway, async (tasks) => {
       const { task } = await tasks.submit({ spec: taskSpecFrom(options), idempotencyKey: values["idempotency-key"] ?? "" });
       if (!task) throw new Error("the gateway answered Submit without a task");
       if (!values.wait) {
@@ -39,7 +39,7 @@ export const submitCommand: CliCommand = {
         return 0;
       }
       io.stderr.write(`mlzero: task ${task.taskId} started on ${options.inputDir}\n`);
-      const followed = await followTask(tasks, task, { address, io });
+      const followed = await followTask(tasks, task, { address: gateway.address, io });
       return followed.interrupted ? reportInterrupted(followed.task, io) : reportOutcome(followed.task, io);
     });
   },

@@ -1,7 +1,7 @@
 import { InvalidInputError } from "@mlzero/errors";
 import type { CliCommand } from "./cli-command.js";
 import { followTask, reportInterrupted } from "./follow-task.js";
-import { GATEWAY_FLAG, GATEWAY_USAGE, gatewayAddressFrom, withGateway } from "./gateway-client.js";
+import { GATEWAY_FLAG, GATEWAY_USAGE, gatewayFrom, withGateway } from "./gateway-client.js";
 import { oneTaskId, parseCommandLine } from "./task-options.js";
 import { reportOutcome } from "./task-text.js";
 
@@ -23,12 +23,12 @@ export const watchCommand: CliCommand = {
     const { values, positionals } = parseCommandLine(args, { after: { type: "string" }, ...GATEWAY_FLAG });
     const taskId = oneTaskId("watch", positionals);
     const after = sequenceFrom(values.after);
-    const address = gatewayAddressFrom(values.gateway, io.env);
-    return withGateway(address, async (tasks) => {
+    const gateway = gatewayFrom(values, io.env);
+    return withGateway(gateway, async (tasks) => {
       // Get first: an unknown id is NOT_FOUND here, and the creation time anchors the elapsed clock.
       const { task } = await tasks.get({ taskId });
       if (!task) throw new Error("the gateway answered Get without a task");
-      const followed = await followTask(tasks, task, { address, io, afterSequence: after });
+      const followed = await followTask(tasks, task, { address: gateway.address, io, afterSequence: after });
       return followed.interrupted ? reportInterrupted(followed.task, io) : reportOutcome(followed.task, io);
     });
   },

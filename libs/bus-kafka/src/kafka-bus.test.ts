@@ -7,6 +7,7 @@ import { EVENT_TYPES, newEnvelope, type Delivery, type EventBus } from "@mlzero/
 import { createSilentLogger } from "@mlzero/logging";
 import { TaskCancelRequestedSchema, type TaskCancelRequested } from "@mlzero/proto";
 import { Kafka, logLevel, Partitioners, type Admin } from "kafkajs";
+import { inSpan, metricsText, parseMetrics, startTracing, traceIdOf } from "@mlzero/telemetry";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startKafkaBroker, type KafkaBroker } from "./kafka-broker.js";
 import { createKafkaBus, type KafkaBusOptions } from "./kafka-bus.js";
@@ -71,6 +72,50 @@ async function topicSize(): Promise<bigint> {
 }
 
 describe("Kafka bus", () => {
+  it("writes the publishing span's W3C trace context as record headers, and reports each group's lag", async () => {
+    const tracing = startTracing({ serviceName: "adapter-test" });
+    try {
+      const bus = await openBus();
+      const key = `${run}-traced`;
+      const handled: string[] = [];
+      await bus.subscribe({
+        group: `${run}-lag`,
+        handlers: { TaskCancelRequested: async (message) => void (mine(message) && handled.push(message.envelope!.trace!.traceparent)) },
+      });
+      const traceId = await inSpan("publisher", {}, async (span) => {
+        await bus.publish("TaskCancelRequested", cancel(key, "traced"));
+        return span.traceId;
+      });
+      await eventually("the traced event", () => handled.length >= 1);
+      expect(traceIdOf(handled[0])).toBe(traceId);
+
+      const headers: Record<string, string>[] = [];
+      const raw = new Kafka({ brokers: broker.brokers, logLevel: logLevel.NOTHING }).consumer({ groupId: `${run}-raw` });
+      await raw.connect();
+      await raw.subscribe({ topic: TOPIC, fromBeginning: true });
+      await raw.run({
+        eachMessage: async ({ message }) => {
+          if (message.key?.toString() !== key) return;
+          headers.push(Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)])));
+        },
+      });
+      try {
+        await eventually("the raw record", () => headers.length >= 1);
+      } finally {
+        await raw.disconnect();
+      }
+      expect(headers[0]![EVENT_HEADERS.traceparent]).toBe(handled[0]);
+      expect(traceIdOf(headers[0]![EVENT_HEADERS.traceparent])).toBe(traceId);
+
+      const lag = parseMetrics(await metricsText()).samples.filter(
+        (sample) => sample.name === "mlzero_bus_consumer_lag" && sample.labels.group === `${run}-lag`,
+      );
+      expect(lag.map((sample) => [sample.labels.topic, sample.value])).toEqual([[TOPIC, 0]]);
+    } finally {
+      await tracing.shutdown();
+    }
+  });
+
   it("sends undecodable bytes straight to the dead letters, with the reason and the original bytes, and the partition flows on", async () => {
     const bus = await openBus();
     const key = `${run}-poison`;

@@ -12,6 +12,7 @@ import {
 } from "@mlzero/bus";
 import { describeError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
+import { metrics } from "@mlzero/telemetry";
 import type { Consumer, EachMessagePayload, Kafka, RetryOptions } from "kafkajs";
 import { deadLetterRecord } from "./dead-letters.js";
 import type { RecentIds } from "./recent-ids.js";
@@ -111,7 +112,7 @@ export async function startKafkaSubscription(options: KafkaSubscriptionOptions):
     const commit = () => commitAfter(from, topic, partition, message.offset);
     const deadLetter = async (reason: DeadLetterReason, error: unknown, attempts: number) => {
       await options.producer.send(deadLetterRecord({ group, topic, partition, message, reason, error: describeError(error), attempts }));
-      logger.error({ ...where, reason, attempts, err: describeError(error) }, "event sent to dead letters");
+      logger.error({ ...where, taskId: where.key, reason, attempts, err: describeError(error) }, "event sent to dead letters");
     };
 
     let first: EventMessage<EventName>;
@@ -134,7 +135,8 @@ export async function startKafkaSubscription(options: KafkaSubscriptionOptions):
         await heartbeating(heartbeat, handler(event, { topic, partition, offset, attempt }));
         break;
       } catch (error) {
-        logger.warn({ ...where, eventId, attempt, err: describeError(error) }, "event handler failed");
+        const { taskId, tenant } = first.envelope!;
+        logger.warn({ ...where, taskId, tenant, eventId, attempt, err: describeError(error) }, "event handler failed");
         if (attempt >= maxAttempts) {
           await deadLetter("handler_failed", error, attempt);
           break;
@@ -147,6 +149,28 @@ export async function startKafkaSubscription(options: KafkaSubscriptionOptions):
     // Remembered before the commit: should the commit fail, the redelivery is skipped here.
     recent.add(eventId);
     await commit();
+  }
+
+  // Events this member's partitions hold past its latest batch, per topic and partition: `mlzero_bus_consumer_lag`.
+  const lag = new Map<string, Map<number, number>>();
+  const reportLag = (topic: string) => {
+    let total = 0;
+    for (const behind of lag.get(topic)?.values() ?? []) total += behind;
+    metrics.consumerLag(group, topic, total);
+  };
+
+  /** Keeps the lag gauge current: after each batch, and from nothing at each (re)join, when partitions may move. */
+  function watchLag(member: Consumer): void {
+    member.on(member.events.GROUP_JOIN, () => {
+      lag.clear();
+      for (const topic of nameByTopic.keys()) reportLag(topic);
+    });
+    member.on(member.events.END_BATCH_PROCESS, ({ payload }) => {
+      const partitions = lag.get(payload.topic) ?? new Map<number, number>();
+      partitions.set(payload.partition, Math.max(0, Number(payload.offsetLag)));
+      lag.set(payload.topic, partitions);
+      reportLag(payload.topic);
+    });
   }
 
   /** Creates this member's consumer and joins; resolves once it holds its partitions. */
@@ -162,6 +186,7 @@ export async function startKafkaSubscription(options: KafkaSubscriptionOptions):
       retry: options.retry,
     });
     consumer = member;
+    watchLag(member);
     member.on(member.events.CRASH, ({ payload }) => {
       logger.error({ restart: payload.restart, err: describeError(payload.error) }, "consumer crashed");
       if (!payload.restart) rejoinLater(1_000);

@@ -89,7 +89,7 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
         time: new Date(),
         value: record.value,
       });
-      logger.error({ ...where, reason, attempts, err: describeError(error) }, "event sent to dead letters");
+      logger.error({ ...where, taskId: record.key, reason, attempts, err: describeError(error) }, "event sent to dead letters");
       cursors[partition] = offset + 1;
     };
     let lastError: unknown;
@@ -111,7 +111,8 @@ export function createInProcessBus(options: InProcessBusOptions): InProcessBus {
         return;
       } catch (error) {
         lastError = error;
-        logger.warn({ ...where, attempt, err: describeError(error) }, "event handler failed");
+        const { taskId, tenant } = message.envelope!;
+        logger.warn({ ...where, taskId, tenant, attempt, err: describeError(error) }, "event handler failed");
         if (attempt < maxAttempts && !closed) {
           await new Promise((resolve) => setTimeout(resolve, retryDelayMs(retryBackoffMs, attempt)));
         }

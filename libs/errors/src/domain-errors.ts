@@ -56,6 +56,13 @@ export class ResourceExhaustedError extends DomainError {
   }
 }
 
+/** The caller did not prove who it is: no credentials, or ones nobody issued. */
+export class UnauthenticatedError extends DomainError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("unauthenticated", message, options);
+  }
+}
+
 /** The caller may not do this. */
 export class PermissionDeniedError extends DomainError {
   constructor(message: string, options?: { cause?: unknown }) {

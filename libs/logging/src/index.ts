@@ -1,1 +1,3 @@
+export * from "./log-fields.js";
 export * from "./logger.js";
+export * from "./redact.js";

@@ -1,4 +1,6 @@
 import { pino, type Logger as PinoLogger } from "pino";
+import { currentLogFields } from "./log-fields.js";
+import { REDACTED, redactSecrets, redactText } from "./redact.js";
 
 /** Structured logger: `logger.info({ taskId, tenant }, "short sentence")`. */
 export type Logger = PinoLogger;
@@ -13,17 +15,35 @@ export interface CreateLoggerOptions {
 }
 
 /**
- * Creates the JSON logger of a service. Credentials that might reach a log
- * object by accident are redacted by key.
+ * Creates the JSON logger of a service. Every line carries the task, tenant
+ * and trace of the work it was written in (see `withLogFields`), and
+ * credentials never reach a line: any field named like one (authorization,
+ * cookie, *token, *apiKey, *password, *secret), at any depth, is replaced by
+ * "[redacted]", and "Bearer <token>" is cut out of any text.
  */
 export function createLogger(options: CreateLoggerOptions): Logger {
   const config = {
     name: options.service,
     level: options.level ?? "info",
     base: { service: options.service },
+    mixin: () => currentLogFields(),
+    // A child's bindings skip the formatters below: the usual names are redacted there by path.
     redact: {
-      paths: ["*.apiKey", "*.token", "*.password", "*.authorization", "apiKey", "token", "password", "authorization"],
-      censor: "[redacted]",
+      paths: ["apiKey", "token", "password", "authorization", "secret", "*.apiKey", "*.token", "*.password", "*.authorization", "*.secret"],
+      censor: REDACTED,
+    },
+    formatters: {
+      log: (object: Record<string, unknown>) => redactSecrets(object),
+      bindings: (bindings: Record<string, unknown>) => redactSecrets(bindings),
+    },
+    hooks: {
+      // The message and any format arguments: free text, where only a bearer token is recognisable.
+      logMethod(this: PinoLogger, args: unknown[], method: (...args: unknown[]) => void) {
+        method.apply(
+          this,
+          args.map((arg) => (typeof arg === "string" ? redactText(arg) : arg)),
+        );
+      },
     },
     timestamp: pino.stdTimeFunctions.isoTime,
   };

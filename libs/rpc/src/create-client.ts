@@ -1,16 +1,25 @@
 import { create, type DescService } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
-import { Client, credentials as grpcCredentials, Metadata, type ChannelCredentials } from "@grpc/grpc-js";
+import { Client, Metadata, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { grpcDefinition } from "./grpc-definition.js";
 import { fromServiceError } from "./service-errors.js";
 import type { CallOptions, ServiceClient } from "./service-handlers.js";
+import { clientTransportFromEnv } from "./tls.js";
+import { traceMetadata } from "./trace-metadata.js";
 
 /** Options for {@link createClient}. */
 export interface CreateClientOptions {
   /** Deadline of a unary call when the call gives none. */
   defaultTimeoutMs?: number;
-  /** Plaintext unless given. */
+  /**
+   * Transport security, with the channel options that go with it; default
+   * from the environment ({@link clientTransportFromEnv}: TLS with
+   * `MLZERO_TLS_CA` or `MLZERO_TLS=true`, else plaintext).
+   */
   credentials?: ChannelCredentials;
+  channelOptions?: ChannelOptions;
+  /** Metadata sent with every call (e.g. `authorization`); a call's own metadata wins. */
+  metadata?: Record<string, string>;
 }
 
 /** A typed client plus the channel to close when done. */
@@ -28,7 +37,13 @@ export function createClient<Methods extends GenServiceMethods>(
 ): RpcClient<GenService<Methods>> {
   const descriptor = service as unknown as DescService;
   const definition = grpcDefinition(descriptor);
-  const channel = new Client(address, options.credentials ?? grpcCredentials.createInsecure());
+  const transport = options.credentials
+    ? { credentials: options.credentials, options: options.channelOptions ?? {} }
+    : (() => {
+        const fromEnv = clientTransportFromEnv();
+        return { credentials: fromEnv.credentials, options: { ...fromEnv.options, ...options.channelOptions } };
+      })();
+  const channel = new Client(address, transport.credentials, transport.options);
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000;
   const client: Record<string, unknown> = { close: () => channel.close() };
 
@@ -36,7 +51,8 @@ export function createClient<Methods extends GenServiceMethods>(
     const wire = definition[method.localName]!;
     const prepare = (callOptions: CallOptions = {}, streaming: boolean) => {
       const metadata = new Metadata();
-      for (const [key, value] of Object.entries(callOptions.metadata ?? {})) metadata.set(key, value);
+      for (const [key, value] of Object.entries({ ...traceMetadata(), ...options.metadata, ...callOptions.metadata }))
+        metadata.set(key, value);
       const timeoutMs = callOptions.timeoutMs ?? (streaming ? undefined : defaultTimeoutMs);
       return { metadata, deadline: timeoutMs === undefined ? Infinity : Date.now() + timeoutMs };
     };

@@ -6,3 +6,4 @@ export * from "./start-grpc-server.js";
 export { status as GrpcStatus } from "@grpc/grpc-js";
 export * from "./check-health.js";
 export * from "./local-client.js";
+export * from "./tls.js";

@@ -4,8 +4,8 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import {
   Server,
-  ServerCredentials,
   type Metadata,
+  type ServerCredentials,
   type ServerUnaryCall,
   type ServerWritableStream,
   type UntypedServiceImplementation,
@@ -17,6 +17,7 @@ import type { Logger } from "@mlzero/logging";
 import { grpcDefinition } from "./grpc-definition.js";
 import { toServiceError } from "./service-errors.js";
 import type { CallContext, ServiceHandlers } from "./service-handlers.js";
+import { serverCredentialsFromEnv } from "./tls.js";
 
 /** A service and its implementation, ready to serve. */
 export interface ServiceRegistration {
@@ -40,7 +41,11 @@ export interface StartGrpcServerOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
-  /** Plaintext unless given. */
+  /**
+   * Transport security; default from the environment ({@link serverCredentialsFromEnv}:
+   * TLS with `MLZERO_TLS_CERT`/`MLZERO_TLS_KEY`, mutual TLS with `MLZERO_TLS_CLIENT_CA`
+   * too, else plaintext).
+   */
   credentials?: ServerCredentials;
 }
 
@@ -106,17 +111,16 @@ export async function startGrpcServer(options: StartGrpcServerOptions): Promise<
     server.addService(grpcDefinition(service), implementation);
   }
 
+  const credentials = options.credentials ?? serverCredentialsFromEnv();
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host}:${options.port}`, options.credentials ?? ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    ),
+    server.bindAsync(`${options.host}:${options.port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
   );
   const setServing = (serving: boolean) => {
     for (const name of ["", ...names]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
   };
   setServing(true);
   const dialHost = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
-  logger.info({ port, services: names }, "gRPC server listening");
+  logger.info({ port, services: names, tls: credentials._isSecure() }, "gRPC server listening");
 
   return {
     port,

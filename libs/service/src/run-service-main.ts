@@ -3,6 +3,7 @@ import { createInProcessBus, type EventBus } from "@mlzero/bus";
 import { createKafkaBus } from "@mlzero/bus-kafka";
 import { describeError } from "@mlzero/errors";
 import { createLogger, type Logger } from "@mlzero/logging";
+import { createOtlpHttpExporter, otlpTracesUrl, startMetricsServer, startTracing, type MetricsServer } from "@mlzero/telemetry";
 import { z } from "zod";
 import { startModule, type ServiceModule } from "./service-module.js";
 
@@ -33,6 +34,11 @@ export async function runServiceMain(
       // service's own gRPC API, with no pipeline to the others.
       MLZERO_BUS: z.enum(["inprocess", "kafka"]).default("inprocess"),
       MLZERO_KAFKA_BROKERS: addresses().optional(),
+      // Prometheus /metrics: off unless a port is given (0 picks a free one, logged).
+      MLZERO_METRICS_PORT: port().optional(),
+      MLZERO_METRICS_HOST: z.string().optional(),
+      // Where finished spans go (otlp: OTLP/HTTP JSON to OTEL_EXPORTER_OTLP_ENDPOINT); trace context is carried either way.
+      MLZERO_TRACE_EXPORTER: z.enum(["none", "console", "otlp"]).default("none"),
     });
     if (common.MLZERO_BUS === "kafka" && !common.MLZERO_KAFKA_BROKERS) {
       throw new ConfigError("invalid configuration: MLZERO_KAFKA_BROKERS: required when MLZERO_BUS is kafka (host:port[,host:port...])");
@@ -41,6 +47,11 @@ export async function runServiceMain(
     return exitOnConfigError(name, error);
   }
   const logger = createLogger({ service: name, level: common.MLZERO_LOG_LEVEL });
+  const tracing = startTracing({
+    serviceName: `mlzero-${name}`,
+    exporter:
+      common.MLZERO_TRACE_EXPORTER === "otlp" ? createOtlpHttpExporter({ url: otlpTracesUrl(process.env) }) : common.MLZERO_TRACE_EXPORTER,
+  });
   // The check above guarantees brokers whenever the bus is Kafka.
   const brokers = common.MLZERO_BUS === "kafka" ? common.MLZERO_KAFKA_BROKERS : undefined;
   let bus: EventBus;
@@ -78,6 +89,17 @@ export async function runServiceMain(
     );
     process.exit(1);
   }
+  let metricsServer: MetricsServer | undefined;
+  if (common.MLZERO_METRICS_PORT !== undefined) {
+    const metricsListen = { host: common.MLZERO_METRICS_HOST ?? common.MLZERO_GRPC_HOST, port: common.MLZERO_METRICS_PORT };
+    try {
+      metricsServer = await startMetricsServer(metricsListen);
+    } catch (error) {
+      process.stderr.write(`${name}: cannot serve metrics on ${metricsListen.host}:${metricsListen.port}: ${describeError(error)}\n`);
+      process.exit(1);
+    }
+    logger.info({ port: metricsServer.port, url: metricsServer.url }, "metrics listening");
+  }
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -85,6 +107,8 @@ export async function runServiceMain(
     logger.info({ signal }, "stopping");
     await started.stop();
     await bus.close();
+    await metricsServer?.close();
+    await tracing.shutdown().catch(() => undefined);
     logger.info({}, "stopped");
     process.exit(0);
   };

@@ -1,6 +1,7 @@
 import type { EventBus, EventHandlers, Subscription } from "@mlzero/bus";
 import type { Logger } from "@mlzero/logging";
 import { startGrpcServer, type RunningGrpcServer, type ServiceRegistration } from "@mlzero/rpc";
+import { instrumentHandlers, instrumentService, type StageHandlers } from "./instrument.js";
 
 /**
  * One service's wiring, independent of how it is run: the gRPC services it
@@ -11,7 +12,12 @@ export interface ServiceModule {
   name: string;
   grpc: ServiceRegistration[];
   /** Consumer group and handlers on the pipeline bus; none for lookup-only services. */
-  pipeline?: { group: string; handlers: EventHandlers };
+  pipeline?: {
+    group: string;
+    handlers: EventHandlers;
+    /** Handlers that are a stage of the loop, timed as that stage in `mlzero_stage_duration_seconds`. */
+    stages?: StageHandlers;
+  };
   /**
    * Takes over what a previous process of this service left (recorded runs,
    * saved task state) before it serves. Idempotent. Only a service's own
@@ -38,8 +44,16 @@ export interface StartModuleOptions {
 
 /** Subscribes a module to the bus and, when asked, serves its gRPC API. */
 export async function startModule(module: ServiceModule, options: StartModuleOptions): Promise<StartedModule> {
-  const server = options.listen ? await startGrpcServer({ services: module.grpc, logger: options.logger, ...options.listen }) : undefined;
-  const subscription: Subscription | undefined = module.pipeline ? await options.bus.subscribe(module.pipeline) : undefined;
+  // Every call and every event handled is traced and measured (see instrument.ts).
+  const services = module.grpc.map(instrumentService);
+  const server = options.listen ? await startGrpcServer({ services, logger: options.logger, ...options.listen }) : undefined;
+  const pipeline = module.pipeline;
+  const subscription: Subscription | undefined = pipeline
+    ? await options.bus.subscribe({
+        group: pipeline.group,
+        handlers: instrumentHandlers(pipeline.group, pipeline.handlers, pipeline.stages),
+      })
+    : undefined;
   return {
     server,
     async stop() {

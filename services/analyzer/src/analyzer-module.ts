@@ -11,6 +11,7 @@ import {
   AnalyzerService,
   AttemptSchema,
   CandidateKind,
+  FailureCategory,
   IterationAnalyzedSchema,
   RoundPlannedSchema,
   TaskContextSchema,
@@ -179,7 +180,9 @@ export function createAnalyzerModule({
         tenant: envelope.tenant,
         iteration: envelope.iteration,
         verdict: Verdict[analysis.verdict],
-        summary: analysis.summary,
+        // The category, not the summary: a summary quotes the program's output, which may hold data values.
+        failure: analysis.failure ? FailureCategory[analysis.failure] : undefined,
+        score: analysis.score,
       },
       "iteration analyzed",
     );
@@ -276,6 +279,7 @@ export function createAnalyzerModule({
     ],
     pipeline: {
       group: "analyzer",
+      stages: { ExecutionFinished: "analysis" },
       handlers: {
         TaskPerceived: planFirstRound,
         ExecutionFinished: judge,

@@ -97,6 +97,7 @@ export function createCoderModule({ coder, bus, logger }: CoderModuleOptions): S
     ],
     pipeline: {
       group: "coder",
+      stages: { RoundPlanned: "coding" },
       handlers: {
         RoundPlanned: buildRound,
         TaskFinished: async (event) => finished.add(event.envelope?.taskId ?? ""),

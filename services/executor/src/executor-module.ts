@@ -14,6 +14,7 @@ import {
   type CodeGenerated,
 } from "@mlzero/proto";
 import { serve } from "@mlzero/rpc";
+import { metrics } from "@mlzero/telemetry";
 import type { ServiceModule } from "@mlzero/service";
 import { taskWorkspace } from "@mlzero/workspace";
 import type { ProgramRunner, RunHandle, RunRequest } from "./program-runner.js";
@@ -187,6 +188,7 @@ export function createExecutorModule(options: ExecutorModuleOptions): ExecutorMo
       },
       "program finished",
     );
+    metrics.stage("execution", durationMs(result.duration!) / 1000, result.exitCode === 0 && !result.interrupted ? "ok" : "error");
     // The recorded event id: a repeat of this report after a crash carries the same one.
     const finishedEnvelope = followEnvelope(envelope);
     finishedEnvelope.eventId = handle.reportId() || finishedEnvelope.eventId;

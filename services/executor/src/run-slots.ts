@@ -1,3 +1,5 @@
+import { metrics } from "@mlzero/telemetry";
+
 /** Gives a slot back; a second call does nothing. */
 export type ReleaseSlot = () => void;
 
@@ -21,7 +23,13 @@ export class RunSlots {
   take(): Promise<ReleaseSlot> {
     const now = this.tryTake();
     if (now) return Promise.resolve(now);
-    return new Promise((resolve) => this.waiting.push(() => resolve(this.occupy())));
+    metrics.queueDepth("executor_runs", 1);
+    return new Promise((resolve) =>
+      this.waiting.push(() => {
+        metrics.queueDepth("executor_runs", -1);
+        resolve(this.occupy());
+      }),
+    );
   }
 
   /**
@@ -30,11 +38,13 @@ export class RunSlots {
    */
   occupy(): ReleaseSlot {
     this.active++;
+    metrics.runsActive(1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.active--;
+      metrics.runsActive(-1);
       while (this.waiting.length > 0 && (this.limit === 0 || this.active < this.limit)) this.waiting.shift()!();
     };
   }

@@ -51,3 +51,28 @@ describe("gateway config: where task state lives", () => {
     expect(() => loadGatewayConfig({ ...base, ...env })).toThrow(message);
   });
 });
+
+describe("gateway config: access", () => {
+  it("has no tokens, no roots and a 15 s Watch heartbeat by default", () => {
+    const config = loadGatewayConfig(base);
+    expect(config.MLZERO_GATEWAY_TOKENS_FILE).toBeUndefined();
+    expect(config.MLZERO_GATEWAY_ALLOWED_ROOTS).toBeUndefined();
+    expect(config.MLZERO_GATEWAY_WATCH_HEARTBEAT_SECONDS).toBe(15);
+  });
+
+  it("reads allowed roots as comma-separated absolute paths or file:// URIs", () => {
+    const config = loadGatewayConfig({
+      ...base,
+      MLZERO_GATEWAY_ALLOWED_ROOTS: "/srv/data/, file:///mnt/shared ,",
+      MLZERO_GATEWAY_TOKENS_FILE: "/etc/mlzero/tokens",
+    });
+    expect(config.MLZERO_GATEWAY_ALLOWED_ROOTS).toEqual(["/srv/data", "/mnt/shared"]);
+    expect(config.MLZERO_GATEWAY_TOKENS_FILE).toBe("/etc/mlzero/tokens");
+  });
+
+  it("stops on a relative root, naming the variable", () => {
+    expect(() => loadGatewayConfig({ ...base, MLZERO_GATEWAY_ALLOWED_ROOTS: "/srv/data,data" })).toThrow(
+      /MLZERO_GATEWAY_ALLOWED_ROOTS: allowed root "data" is not an absolute path/,
+    );
+  });
+});

@@ -1,5 +1,6 @@
 import { addresses, ConfigError, count, parseEnv, seconds } from "@mlzero/config";
 import { z } from "zod";
+import { allowedRootOf } from "./stage-input.js";
 
 /** Where the gateway keeps its task state, as the environment chose it. */
 export type TaskStateChoice =
@@ -31,6 +32,12 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv) {
       MLZERO_DEFAULT_TIME_LIMIT_SECONDS: seconds().default(1800),
       MLZERO_DEFAULT_ITERATION_TIME_LIMIT_SECONDS: seconds().default(600),
       MLZERO_DEFAULT_MEMORY_LIMIT_BYTES: count().default(6 * 1024 ** 3),
+      // A mounted secret of bearer tokens → tenants; unset: one tenant, "default", no authentication.
+      MLZERO_GATEWAY_TOKENS_FILE: z.string().min(1).optional(),
+      // Where inputs may come from: comma-separated paths or file:// URIs; unset: any local folder.
+      MLZERO_GATEWAY_ALLOWED_ROOTS: allowedRoots().optional(),
+      // A Watch stream with nothing to send sends a heartbeat this often.
+      MLZERO_GATEWAY_WATCH_HEARTBEAT_SECONDS: seconds().default(15),
     },
     env,
   );
@@ -61,6 +68,26 @@ function taskStateOf(config: {
       return { kind, brokers: config.MLZERO_KAFKA_BROKERS };
   }
 }
+
+/** Comma-separated absolute paths or file:// URIs, as absolute paths; at least one. */
+const allowedRoots = () =>
+  z.string().transform((value, context) => {
+    const roots: string[] = [];
+    for (const part of value.split(",").map((entry) => entry.trim())) {
+      if (!part) continue;
+      try {
+        roots.push(allowedRootOf(part));
+      } catch (error) {
+        context.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+    }
+    if (roots.length === 0) {
+      context.addIssue({ code: "custom", message: "expected absolute paths or file:// URIs, comma-separated" });
+      return z.NEVER;
+    }
+    return roots;
+  });
 
 /** Budget values a task gets when its request leaves them out. */
 export interface BudgetDefaults {

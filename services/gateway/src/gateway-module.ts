@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs, durationMs, timestampFromMs, timestampMs, timestampNow } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, durationMs, timestampFromMs, timestampMs, timestampNow, type Duration } from "@bufbuild/protobuf/wkt";
 import { newEnvelope, type EventBus, type EventHandlers, type EventMessage, type EventName } from "@mlzero/bus";
-import { InvalidInputError, NotFoundError, describeError } from "@mlzero/errors";
+import { FailedPreconditionError, InvalidInputError, NotFoundError, describeError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
 import {
   BudgetSchema,
@@ -19,13 +19,16 @@ import {
   type Budget,
   type Task,
   type TaskFinished,
+  type TaskSpec,
 } from "@mlzero/proto";
-import { serve, type ServiceHandlers } from "@mlzero/rpc";
+import { serve, type CallContext, type ServiceHandlers } from "@mlzero/rpc";
 import type { ServiceModule } from "@mlzero/service";
 import { taskWorkspace } from "@mlzero/workspace";
 import { applyEvent } from "./apply-event.js";
+import { singleTenant, type Authenticator } from "./bearer-tokens.js";
 import type { BudgetDefaults } from "./config.js";
-import { inputFolderOf, stageInput } from "./stage-input.js";
+import { listPage } from "./list-tasks.js";
+import { resolveInput, stageInput } from "./stage-input.js";
 import { TaskBoard, isTerminal, type TaskRecord } from "./task-board.js";
 import { createMemoryTaskStore, type TaskStore } from "./task-store.js";
 import { writeTaskOutput } from "./write-task-output.js";
@@ -40,6 +43,17 @@ export interface GatewayModuleOptions {
   deadlineGraceMs?: number;
   /** Where task state survives a restart (default: in memory, this process only). */
   store?: TaskStore;
+  /**
+   * Who a call is from: its tenant, from its metadata. Default: one tenant,
+   * "default", and no authentication (embedded `mlzero run`, a trusted network).
+   * With one given, inputs inside the workspace root are refused (a tenant
+   * would read another's task folders).
+   */
+  authenticator?: Authenticator;
+  /** Folders inputs must be in (absolute; symbolic links resolved on use); empty or unset: any local folder. */
+  allowedRoots?: readonly string[];
+  /** A Watch stream with nothing to send sends a heartbeat this often (default 15 s; 0: never). */
+  watchHeartbeatMs?: number;
 }
 
 /** The gateway's module, with its `TaskService` handlers for in-process clients. */
@@ -55,14 +69,20 @@ export interface GatewayModule extends ServiceModule {
   start(): Promise<void>;
 }
 
-/** Tenant of every task until authentication maps callers to tenants. */
-const DEFAULT_TENANT = "default";
-const MAX_PAGE_SIZE = 500;
+/** Longest idempotency key a Submit may carry. */
+const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
+/** Longest time limit a task may ask for. */
+const MAX_TIME_LIMIT_MS = 30 * 24 * 3600 * 1000;
 
 /**
  * The gateway: the public `TaskService`, the task state projection fed by
  * every pipeline event, the output folder of every finished task, and the
  * deadline watchdog that ends a task whose pipeline went quiet.
+ *
+ * Every call is scoped to its caller's tenant (the {@link Authenticator}):
+ * a task of another tenant is NOT_FOUND with the message of a missing one,
+ * List shows the caller's tasks, idempotency keys are per tenant, and a
+ * task's workspace is under its tenant's folder.
  *
  * Its state survives a restart through the {@link TaskStore}: every change
  * is saved before the call or event that made it completes (so with a bus
@@ -72,8 +92,15 @@ const MAX_PAGE_SIZE = 500;
 export function createGatewayModule(options: GatewayModuleOptions): GatewayModule {
   const { bus, logger, workspaceRoot, defaults } = options;
   const store = options.store ?? createMemoryTaskStore();
+  const authenticator = options.authenticator ?? singleTenant();
+  const allowedRoots = options.allowedRoots ?? [];
+  const deniedRoots = options.authenticator ? [workspaceRoot] : [];
+  const heartbeatMs = options.watchHeartbeatMs ?? 15_000;
   const board = new TaskBoard();
+  // "tenant\0key" → task id: keys are per tenant.
   const byIdempotencyKey = new Map<string, string>();
+  // Submits in progress by key, so a repeat sent before the first answered gets the same task.
+  const submitting = new Map<string, Promise<Task>>();
   const watchdogs = new Map<string, NodeJS.Timeout>();
   // Saves of one task, in order: each writes the task as it is when it runs.
   const saving = new Map<string, Promise<void>>();
@@ -91,7 +118,7 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
     let running = 0;
     for (const record of records) {
       const task = record.task;
-      if (record.idempotencyKey) byIdempotencyKey.set(record.idempotencyKey, task.taskId);
+      if (record.idempotencyKey) byIdempotencyKey.set(idempotencyScope(task.tenant, record.idempotencyKey), task.taskId);
       if (isTerminal(task.state)) continue;
       running++;
       armWatchdog(task, deadlineOf(task));
@@ -126,10 +153,15 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
     return save;
   }
 
-  const found = async (taskId: string): Promise<TaskRecord> => {
+  /** The caller's tenant; UNAUTHENTICATED when the call proves none. */
+  const tenantOf = (context: CallContext) => authenticator.tenantOf(context.metadata);
+
+  /** A task of `tenant`; another tenant's is not found, with the same message as a missing one. */
+  const found = async (taskId: string, tenant: string): Promise<TaskRecord> => {
+    if (!taskId.trim()) throw new InvalidInputError("task_id is required");
     await ready();
     const record = board.get(taskId);
-    if (!record) throw new NotFoundError(`task ${taskId} not found`);
+    if (!record || record.task.tenant !== tenant) throw new NotFoundError(`task ${taskId} not found`);
     return record;
   };
 
@@ -244,78 +276,100 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
     TaskFinished: finish,
   };
 
+  /** Accepts a new task of `tenant`: checks and stages its input, saves it, announces it. */
+  async function accept(tenant: string, spec: TaskSpec, key: string): Promise<Task> {
+    const { source, given } = await resolveInput(spec.inputUri, { allowedRoots, deniedRoots });
+    spec.inputUri = given;
+    const taskId = newTaskId();
+    const workspace = taskWorkspace(workspaceRoot, tenant, taskId);
+    await stageInput(source, workspace.inputDir);
+    const now = Date.now();
+    const task = create(TaskSchema, {
+      taskId,
+      tenant,
+      state: TaskState.QUEUED,
+      spec,
+      createdAt: timestampFromMs(now),
+      message: "queued",
+    });
+    const scoped = key && idempotencyScope(tenant, key);
+    board.add(task, key);
+    if (scoped) byIdempotencyKey.set(scoped, taskId);
+    // Saved before it is announced: a task the pipeline works on is always one the gateway can find.
+    try {
+      await persist(taskId);
+    } catch (error) {
+      board.remove(taskId);
+      if (scoped) byIdempotencyKey.delete(scoped);
+      unsaved.delete(taskId);
+      throw error;
+    }
+    armWatchdog(task, deadlineOf(task));
+    await publishSubmitted(task);
+    logger.info({ taskId, tenant }, "task submitted");
+    return task;
+  }
+
   const taskService: ServiceHandlers<typeof TaskService> = {
-    async submit(request) {
-      await ready();
+    async submit(request, context) {
+      const tenant = await tenantOf(context);
       const key = request.idempotencyKey.trim();
-      const earlier = key ? byIdempotencyKey.get(key) : undefined;
-      if (earlier) {
-        const { task } = await found(earlier);
-        // The first Submit failed after saving the task: announce it now.
-        if (task.state === TaskState.QUEUED) await publishSubmitted(task);
-        return { task };
+      if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+        throw new InvalidInputError(`idempotency_key must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
       }
       const spec = create(TaskSpecSchema, {
         inputUri: request.spec?.inputUri,
         description: request.spec?.description,
         budget: withDefaults(request.spec?.budget, defaults),
       });
-      const source = inputFolderOf(spec.inputUri);
-      spec.inputUri = source;
-      const taskId = newTaskId();
-      const workspace = taskWorkspace(workspaceRoot, DEFAULT_TENANT, taskId);
-      await stageInput(source, workspace.inputDir);
-      const now = Date.now();
-      const task = create(TaskSchema, {
-        taskId,
-        tenant: DEFAULT_TENANT,
-        state: TaskState.QUEUED,
-        spec,
-        createdAt: timestampFromMs(now),
-        message: "queued",
-      });
-      board.add(task, key);
-      if (key) byIdempotencyKey.set(key, taskId);
-      // Saved before it is announced: a task the pipeline works on is always one the gateway can find.
-      try {
-        await persist(taskId);
-      } catch (error) {
-        board.remove(taskId);
-        if (key) byIdempotencyKey.delete(key);
-        unsaved.delete(taskId);
-        throw error;
+      await ready();
+      const scoped = key && idempotencyScope(tenant, key);
+      const inFlight = scoped ? submitting.get(scoped) : undefined;
+      if (inFlight) return { task: await inFlight };
+      const earlier = scoped ? byIdempotencyKey.get(scoped) : undefined;
+      if (earlier) {
+        const { task } = await found(earlier, tenant);
+        // The first Submit failed after saving the task: announce it now.
+        if (task.state === TaskState.QUEUED) await publishSubmitted(task);
+        return { task };
       }
-      armWatchdog(task, deadlineOf(task));
-      await publishSubmitted(task);
-      logger.info({ taskId, tenant: DEFAULT_TENANT }, "task submitted");
-      return { task };
+      if (!scoped) return { task: await accept(tenant, spec, key) };
+      const accepting = accept(tenant, spec, key);
+      submitting.set(scoped, accepting);
+      try {
+        return { task: await accepting };
+      } finally {
+        submitting.delete(scoped);
+      }
     },
 
-    async get(request) {
-      return { task: (await found(request.taskId)).task };
+    async get(request, context) {
+      const tenant = await tenantOf(context);
+      return { task: (await found(request.taskId, tenant)).task };
     },
 
     async *watch(request, context) {
-      await found(request.taskId);
-      yield* board.watch(request.taskId, request.afterSequence, context.signal);
+      const tenant = await tenantOf(context);
+      await found(request.taskId, tenant);
+      yield* board.watch(request.taskId, request.afterSequence, context.signal, heartbeatMs);
     },
 
-    async cancel(request) {
-      const record = await found(request.taskId);
-      if (!isTerminal(record.task.state)) {
-        await endTask(record.task, TaskState.CANCELLED, request.reason.trim() || "cancelled by the client");
+    async cancel(request, context) {
+      const tenant = await tenantOf(context);
+      const record = await found(request.taskId, tenant);
+      if (isTerminal(record.task.state)) {
+        throw new FailedPreconditionError(
+          `task ${request.taskId} has already finished (${TaskState[record.task.state]!.toLowerCase()}): there is nothing to cancel`,
+        );
       }
+      await endTask(record.task, TaskState.CANCELLED, request.reason.trim() || "cancelled by the client");
       return { task: record.task };
     },
 
-    async list(request) {
+    async list(request, context) {
+      const tenant = await tenantOf(context);
       await ready();
-      const pageSize = Math.min(request.pageSize || 50, MAX_PAGE_SIZE);
-      const offset = request.pageToken ? decodePageToken(request.pageToken) : 0;
-      const matching = board.all().filter((task) => !request.state || task.state === request.state);
-      const page = matching.slice(offset, offset + pageSize);
-      const next = offset + pageSize < matching.length ? encodePageToken(offset + pageSize) : "";
-      return { tasks: page, nextPageToken: next };
+      return listPage(board.all(), request, tenant);
     },
   };
 
@@ -344,13 +398,19 @@ function deadlineOf(task: Task): number {
   return created + durationMs(task.spec!.budget!.timeLimit!);
 }
 
+/** The budget a task runs with: the request's, checked, with the defaults for what it leaves out. */
 function withDefaults(budget: Budget | undefined, defaults: BudgetDefaults): Budget {
   const given = budget ?? create(BudgetSchema);
-  const positive = (value: number | undefined, name: string) => {
-    if (value !== undefined && value < 0) throw new InvalidInputError(`${name} must not be negative`);
-  };
-  positive(given.timeLimit ? durationMs(given.timeLimit) : undefined, "time limit");
-  positive(given.iterationTimeLimit ? durationMs(given.iterationTimeLimit) : undefined, "iteration time limit");
+  checkDuration(given.timeLimit, "budget.time_limit");
+  checkDuration(given.iterationTimeLimit, "budget.iteration_time_limit");
+  if (!Number.isFinite(given.maxLlmCostUsd) || given.maxLlmCostUsd < 0) {
+    throw new InvalidInputError(`budget.max_llm_cost_usd must be a number of dollars, 0 or more (0: no limit), got ${given.maxLlmCostUsd}`);
+  }
+  if (given.maxGpus > 0 && given.gpus > given.maxGpus) {
+    throw new InvalidInputError(
+      `budget.max_gpus (${given.maxGpus}) is less than budget.gpus (${given.gpus}), the GPUs of one run: not even one run would fit`,
+    );
+  }
   const timeLimitMs = given.timeLimit && durationMs(given.timeLimit) > 0 ? durationMs(given.timeLimit) : defaults.timeLimitSeconds * 1000;
   const iterationMs =
     given.iterationTimeLimit && durationMs(given.iterationTimeLimit) > 0
@@ -370,12 +430,19 @@ function newTaskId(): string {
   return `t${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
 }
 
-function encodePageToken(offset: number): string {
-  return Buffer.from(`offset:${offset}`).toString("base64url");
+/** A duration of the budget: unset, or a valid one between 0 and {@link MAX_TIME_LIMIT_MS}. */
+function checkDuration(duration: Duration | undefined, name: string): void {
+  if (!duration) return;
+  const { seconds, nanos } = duration;
+  if (nanos <= -1e9 || nanos >= 1e9 || (seconds > 0n && nanos < 0) || (seconds < 0n && nanos > 0)) {
+    throw new InvalidInputError(`${name} is not a valid duration`);
+  }
+  const ms = durationMs(duration);
+  if (ms < 0) throw new InvalidInputError(`${name} must not be negative`);
+  if (ms > MAX_TIME_LIMIT_MS) throw new InvalidInputError(`${name} must be at most ${MAX_TIME_LIMIT_MS / 86_400_000} days`);
 }
 
-function decodePageToken(token: string): number {
-  const match = /^offset:(\d+)$/.exec(Buffer.from(token, "base64url").toString());
-  if (!match) throw new InvalidInputError("page token is not one this service issued");
-  return Number(match[1]);
+/** Where an idempotency key is looked up: per tenant, so two tenants' keys never meet. */
+function idempotencyScope(tenant: string, key: string): string {
+  return `${tenant}\0${key}`;
 }

@@ -1,20 +1,37 @@
 import type { Logger } from "@mlzero/logging";
 import { runServiceMain } from "@mlzero/service";
+import { openBearerTokenFile } from "./bearer-tokens.js";
 import { budgetDefaultsFrom, loadGatewayConfig, type TaskStateChoice } from "./config.js";
 import { createFileTaskStore } from "./file-task-store.js";
 import { createGatewayModule } from "./gateway-module.js";
 import { createKafkaTaskStore } from "./kafka-task-store.js";
+import { withTaskMetrics } from "./task-metrics.js";
 import { createMemoryTaskStore, type TaskStore } from "./task-store.js";
 
 await runServiceMain("gateway", 50051, async ({ env, logger, bus }) => {
   const config = loadGatewayConfig(env);
   logger.info({ taskState: config.taskState.kind }, "task state store chosen");
+  const tokensFile = config.MLZERO_GATEWAY_TOKENS_FILE;
+  const authenticator = tokensFile
+    ? await openBearerTokenFile({ file: tokensFile, logger: logger.child({ component: "auth" }) })
+    : undefined;
+  const allowedRoots = config.MLZERO_GATEWAY_ALLOWED_ROOTS ?? [];
+  logger.info(
+    { auth: authenticator ? "bearer tokens" : "none (one tenant: default)", allowedRoots: allowedRoots.length > 0 ? allowedRoots : "any" },
+    "access settings",
+  );
+  if (authenticator && allowedRoots.length === 0) {
+    logger.warn({}, "bearer tokens without MLZERO_GATEWAY_ALLOWED_ROOTS: every tenant may submit any folder this gateway can read");
+  }
   return createGatewayModule({
     bus,
     logger,
     workspaceRoot: config.MLZERO_WORKSPACE_ROOT,
     defaults: budgetDefaultsFrom(config),
-    store: openTaskStore(config.taskState, logger),
+    store: withTaskMetrics(openTaskStore(config.taskState, logger)),
+    authenticator,
+    allowedRoots,
+    watchHeartbeatMs: config.MLZERO_GATEWAY_WATCH_HEARTBEAT_SECONDS * 1000,
   });
 });
 

@@ -118,9 +118,11 @@ export class TaskBoard {
 
   /**
    * Updates of a task after `afterSequence`, then live ones, until the task
-   * is terminal or `signal` aborts.
+   * is terminal or `signal` aborts. While nothing happens, a heartbeat every
+   * `heartbeatMs` (0: none): the latest sequence sent (resume after it) and
+   * the task as it is, `heartbeat` set.
    */
-  async *watch(taskId: string, afterSequence: bigint, signal: AbortSignal): AsyncGenerator<WatchResponse> {
+  async *watch(taskId: string, afterSequence: bigint, signal: AbortSignal, heartbeatMs = 0): AsyncGenerator<WatchResponse> {
     const record = this.records.get(taskId);
     if (!record) return;
     let next = afterSequence;
@@ -133,15 +135,28 @@ export class TaskBoard {
       // Updates may have arrived while the consumer held the last one.
       if (record.history.some((update) => update.sequence > next)) continue;
       if (isTerminal(record.task.state) || signal.aborted) return;
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          record.listeners.delete(wake);
-          signal.removeEventListener("abort", wake);
-          resolve();
+      const woke = await new Promise<"update" | "heartbeat">((resolve) => {
+        let timer: NodeJS.Timeout | undefined;
+        const wake = (why: "update" | "heartbeat") => {
+          clearTimeout(timer);
+          record.listeners.delete(onUpdate);
+          signal.removeEventListener("abort", onUpdate);
+          resolve(why);
         };
-        record.listeners.add(wake);
-        signal.addEventListener("abort", wake, { once: true });
+        const onUpdate = () => wake("update");
+        record.listeners.add(onUpdate);
+        signal.addEventListener("abort", onUpdate, { once: true });
+        if (heartbeatMs > 0) timer = setTimeout(() => wake("heartbeat"), heartbeatMs);
       });
+      if (woke === "heartbeat" && !signal.aborted && !record.history.some((update) => update.sequence > next)) {
+        yield create(WatchResponseSchema, {
+          sequence: next,
+          time: timestampNow(),
+          event: "Heartbeat",
+          task: clone(TaskSchema, record.task),
+          heartbeat: true,
+        });
+      }
     }
   }
 

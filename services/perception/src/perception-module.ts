@@ -79,6 +79,7 @@ export function createPerceptionModule({ bus, logger, memory, workspaceRoot, age
     ],
     pipeline: {
       group: "perception",
+      stages: { TaskSubmitted: "perception" },
       handlers: {
         TaskSubmitted: async (event) => {
           const envelope = event.envelope;

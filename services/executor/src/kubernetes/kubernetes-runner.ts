@@ -295,7 +295,7 @@ export function createKubernetesRunner(options: KubernetesRunnerOptions): Kubern
       await this.write({ ...this.record!, state: "running", job: this.name });
       this.adoptJob(current, request);
       logger.info(
-        { job: this.name, taskId: request.taskId, iteration: request.iteration, created },
+        { job: this.name, taskId: request.taskId, tenant: request.tenant, iteration: request.iteration, created },
         created ? "Job created" : "Job adopted",
       );
       return created;

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/task.proto.
  */
 export const file_mlzero_v1_task: GenFile = /*@__PURE__*/
-  fileDesc("ChRtbHplcm8vdjEvdGFzay5wcm90bxIJbWx6ZXJvLnYxIkkKC1N0YWdlVGltaW5nEg0KBXN0YWdlGAEgASgJEisKCGR1cmF0aW9uGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIvgBChBJdGVyYXRpb25TdW1tYXJ5EhEKCWl0ZXJhdGlvbhgBIAEoDRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSDAoEdG9vbBgDIAEoCRIjCgd2ZXJkaWN0GAQgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgFIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSEAoIYW5hbHlzaXMYBiABKAkSEgoFc2NvcmUYByABKAFIAIgBARIrCghkdXJhdGlvbhgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIICgZfc2NvcmUi8AQKBFRhc2sSDwoHdGFza19pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSIwoFc3RhdGUYAyABKA4yFC5tbHplcm8udjEuVGFza1N0YXRlEiEKBHNwZWMYBCABKAsyEy5tbHplcm8udjEuVGFza1NwZWMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWl0ZXJhdGlvbhgIIAEoDRIPCgdtZXNzYWdlGAkgASgJEhQKDGxhYmVsX2NvbHVtbhgKIAEoCRIsCgxwcm9ibGVtX3R5cGUYCyABKA4yFi5tbHplcm8udjEuUHJvYmxlbVR5cGUSDgoGbWV0cmljGAwgASgJEgwKBHRvb2wYDSABKAkSFwoKYmVzdF9zY29yZRgOIAEoAUgAiAEBEi8KCml0ZXJhdGlvbnMYDyADKAsyGy5tbHplcm8udjEuSXRlcmF0aW9uU3VtbWFyeRInCgd0aW1pbmdzGBAgAygLMhYubWx6ZXJvLnYxLlN0YWdlVGltaW5nEhIKCm91dHB1dF9kaXIYESABKAkSGAoQcHJlZGljdGlvbnNfZmlsZRgSIAEoCRIQCghzZXF1ZW5jZRgTIAEoBBImCglsbG1fdXNhZ2UYFCADKAsyEy5tbHplcm8udjEuTGxtVXNhZ2VCDQoLX2Jlc3Rfc2NvcmUiSwoNU3VibWl0UmVxdWVzdBIhCgRzcGVjGAEgASgLMhMubWx6ZXJvLnYxLlRhc2tTcGVjEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSIvCg5TdWJtaXRSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8ubWx6ZXJvLnYxLlRhc2siHQoKR2V0UmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIiwKC0dldFJlc3BvbnNlEh0KBHRhc2sYASABKAsyDy5tbHplcm8udjEuVGFzayI3CgxXYXRjaFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIWCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBCKLAQoNV2F0Y2hSZXNwb25zZRIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVldmVudBgDIAEoCRIdCgR0YXNrGAQgASgLMg8ubWx6ZXJvLnYxLlRhc2sSEAoIbG9nX3RhaWwYBSABKAkiMAoNQ2FuY2VsUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIvCg5DYW5jZWxSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8ubWx6ZXJvLnYxLlRhc2siWQoLTGlzdFJlcXVlc3QSIwoFc3RhdGUYASABKA4yFC5tbHplcm8udjEuVGFza1N0YXRlEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIkcKDExpc3RSZXNwb25zZRIeCgV0YXNrcxgBIAMoCzIPLm1semVyby52MS5UYXNrEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTK4AgoLVGFza1NlcnZpY2USPQoGU3VibWl0EhgubWx6ZXJvLnYxLlN1Ym1pdFJlcXVlc3QaGS5tbHplcm8udjEuU3VibWl0UmVzcG9uc2USNAoDR2V0EhUubWx6ZXJvLnYxLkdldFJlcXVlc3QaFi5tbHplcm8udjEuR2V0UmVzcG9uc2USPAoFV2F0Y2gSFy5tbHplcm8udjEuV2F0Y2hSZXF1ZXN0GhgubWx6ZXJvLnYxLldhdGNoUmVzcG9uc2UwARI9CgZDYW5jZWwSGC5tbHplcm8udjEuQ2FuY2VsUmVxdWVzdBoZLm1semVyby52MS5DYW5jZWxSZXNwb25zZRI3CgRMaXN0EhYubWx6ZXJvLnYxLkxpc3RSZXF1ZXN0GhcubWx6ZXJvLnYxLkxpc3RSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_mlzero_v1_common]);
+  fileDesc("ChRtbHplcm8vdjEvdGFzay5wcm90bxIJbWx6ZXJvLnYxIkkKC1N0YWdlVGltaW5nEg0KBXN0YWdlGAEgASgJEisKCGR1cmF0aW9uGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIvgBChBJdGVyYXRpb25TdW1tYXJ5EhEKCWl0ZXJhdGlvbhgBIAEoDRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSDAoEdG9vbBgDIAEoCRIjCgd2ZXJkaWN0GAQgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgFIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSEAoIYW5hbHlzaXMYBiABKAkSEgoFc2NvcmUYByABKAFIAIgBARIrCghkdXJhdGlvbhgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIICgZfc2NvcmUi8AQKBFRhc2sSDwoHdGFza19pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSIwoFc3RhdGUYAyABKA4yFC5tbHplcm8udjEuVGFza1N0YXRlEiEKBHNwZWMYBCABKAsyEy5tbHplcm8udjEuVGFza1NwZWMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWl0ZXJhdGlvbhgIIAEoDRIPCgdtZXNzYWdlGAkgASgJEhQKDGxhYmVsX2NvbHVtbhgKIAEoCRIsCgxwcm9ibGVtX3R5cGUYCyABKA4yFi5tbHplcm8udjEuUHJvYmxlbVR5cGUSDgoGbWV0cmljGAwgASgJEgwKBHRvb2wYDSABKAkSFwoKYmVzdF9zY29yZRgOIAEoAUgAiAEBEi8KCml0ZXJhdGlvbnMYDyADKAsyGy5tbHplcm8udjEuSXRlcmF0aW9uU3VtbWFyeRInCgd0aW1pbmdzGBAgAygLMhYubWx6ZXJvLnYxLlN0YWdlVGltaW5nEhIKCm91dHB1dF9kaXIYESABKAkSGAoQcHJlZGljdGlvbnNfZmlsZRgSIAEoCRIQCghzZXF1ZW5jZRgTIAEoBBImCglsbG1fdXNhZ2UYFCADKAsyEy5tbHplcm8udjEuTGxtVXNhZ2VCDQoLX2Jlc3Rfc2NvcmUiSwoNU3VibWl0UmVxdWVzdBIhCgRzcGVjGAEgASgLMhMubWx6ZXJvLnYxLlRhc2tTcGVjEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSIvCg5TdWJtaXRSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8ubWx6ZXJvLnYxLlRhc2siHQoKR2V0UmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIiwKC0dldFJlc3BvbnNlEh0KBHRhc2sYASABKAsyDy5tbHplcm8udjEuVGFzayI3CgxXYXRjaFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIWCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBCKeAQoNV2F0Y2hSZXNwb25zZRIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVldmVudBgDIAEoCRIdCgR0YXNrGAQgASgLMg8ubWx6ZXJvLnYxLlRhc2sSEAoIbG9nX3RhaWwYBSABKAkSEQoJaGVhcnRiZWF0GAYgASgIIjAKDUNhbmNlbFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiLwoOQ2FuY2VsUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLm1semVyby52MS5UYXNrIsABCgtMaXN0UmVxdWVzdBIjCgVzdGF0ZRgBIAEoDjIULm1semVyby52MS5UYXNrU3RhdGUSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkSMQoNY3JlYXRlZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkcKDExpc3RSZXNwb25zZRIeCgV0YXNrcxgBIAMoCzIPLm1semVyby52MS5UYXNrEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTK4AgoLVGFza1NlcnZpY2USPQoGU3VibWl0EhgubWx6ZXJvLnYxLlN1Ym1pdFJlcXVlc3QaGS5tbHplcm8udjEuU3VibWl0UmVzcG9uc2USNAoDR2V0EhUubWx6ZXJvLnYxLkdldFJlcXVlc3QaFi5tbHplcm8udjEuR2V0UmVzcG9uc2USPAoFV2F0Y2gSFy5tbHplcm8udjEuV2F0Y2hSZXF1ZXN0GhgubWx6ZXJvLnYxLldhdGNoUmVzcG9uc2UwARI9CgZDYW5jZWwSGC5tbHplcm8udjEuQ2FuY2VsUmVxdWVzdBoZLm1semVyby52MS5DYW5jZWxSZXNwb25zZRI3CgRMaXN0EhYubWx6ZXJvLnYxLkxpc3RSZXF1ZXN0GhcubWx6ZXJvLnYxLkxpc3RSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_mlzero_v1_common]);
 
 /**
  * Time spent in one stage of the loop, summed over iterations.
@@ -324,6 +324,8 @@ export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
  */
 export type WatchResponse = Message<"mlzero.v1.WatchResponse"> & {
   /**
+   * The update's number; on a heartbeat, the latest update's (resume after it).
+   *
    * @generated from field: uint64 sequence = 1;
    */
   sequence: bigint;
@@ -334,7 +336,7 @@ export type WatchResponse = Message<"mlzero.v1.WatchResponse"> & {
   time?: Timestamp | undefined;
 
   /**
-   * Event type that caused the update, e.g. "ExecutionProgress".
+   * Event type that caused the update, e.g. "ExecutionProgress"; "Heartbeat" on a heartbeat.
    *
    * @generated from field: string event = 3;
    */
@@ -351,6 +353,14 @@ export type WatchResponse = Message<"mlzero.v1.WatchResponse"> & {
    * @generated from field: string log_tail = 5;
    */
   logTail: string;
+
+  /**
+   * True on a heartbeat: nothing happened for a while and the stream is
+   * alive. It is no new update: `task` is as of `sequence`, unchanged.
+   *
+   * @generated from field: bool heartbeat = 6;
+   */
+  heartbeat: boolean;
 };
 
 /**
@@ -400,6 +410,8 @@ export const CancelResponseSchema: GenMessage<CancelResponse> = /*@__PURE__*/
   messageDesc(file_mlzero_v1_task, 10);
 
 /**
+ * The caller's tasks, newest first, a page at a time.
+ *
  * @generated from message mlzero.v1.ListRequest
  */
 export type ListRequest = Message<"mlzero.v1.ListRequest"> & {
@@ -411,14 +423,32 @@ export type ListRequest = Message<"mlzero.v1.ListRequest"> & {
   state: TaskState;
 
   /**
+   * Tasks per page: 1 to 500; 0 means 50.
+   *
    * @generated from field: uint32 page_size = 2;
    */
   pageSize: number;
 
   /**
+   * The next_page_token of the previous page, with the same filters; "" for the first page.
+   *
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * Only tasks created at or after this time, when set.
+   *
+   * @generated from field: google.protobuf.Timestamp created_after = 4;
+   */
+  createdAfter?: Timestamp | undefined;
+
+  /**
+   * Only tasks created before this time, when set.
+   *
+   * @generated from field: google.protobuf.Timestamp created_before = 5;
+   */
+  createdBefore?: Timestamp | undefined;
 };
 
 /**
@@ -438,6 +468,8 @@ export type ListResponse = Message<"mlzero.v1.ListResponse"> & {
   tasks: Task[];
 
   /**
+   * Opaque; "" on the last page.
+   *
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
@@ -452,6 +484,11 @@ export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
 
 /**
  * The public API: submit a data folder, follow it, get the results.
+ *
+ * With bearer tokens configured, every call needs the metadata
+ * `authorization: Bearer <token>` (else UNAUTHENTICATED), and sees only the
+ * tasks of the token's tenant: another tenant's task is NOT_FOUND, as a
+ * missing one is.
  *
  * @generated from service mlzero.v1.TaskService
  */
@@ -473,7 +510,8 @@ export const TaskService: GenService<{
     output: typeof GetResponseSchema;
   },
   /**
-   * Streams the task's updates from a sequence number until it finishes.
+   * Streams the task's updates from a sequence number until it finishes,
+   * with a heartbeat while nothing happens.
    *
    * @generated from rpc mlzero.v1.TaskService.Watch
    */
@@ -483,6 +521,8 @@ export const TaskService: GenService<{
     output: typeof WatchResponseSchema;
   },
   /**
+   * Cancels a running task; a finished one is FAILED_PRECONDITION.
+   *
    * @generated from rpc mlzero.v1.TaskService.Cancel
    */
   cancel: {

@@ -1,0 +1,5 @@
+export * from "./metrics.js";
+export * from "./metrics-server.js";
+export * from "./otlp-http-exporter.js";
+export * from "./parse-metrics.js";
+export * from "./tracing.js";
