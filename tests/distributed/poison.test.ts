@@ -28,7 +28,7 @@ import {
 // Records are partitioned by key, so a poison keyed by a task's id lands on
 // that task's partition; it is written while perception is held inside its
 // handler (its memory lookups go through a held TCP gate), so it lands
-// before the task's TaskPerceived, which the coder and the gateway then can
+// before the task's TaskPerceived, which the analyzer and the gateway then can
 // only reach by passing it.
 
 let kafka: KafkaCluster | undefined;
@@ -80,7 +80,7 @@ describe("poison messages on a pipeline topic", () => {
       expectCompletedOnce(account, `${describeAccount(account)}\n${cluster.report()}`);
     }
 
-    // Each group that reads the topic (coder, gateway) dead-lettered each poison once, at once, with the reason.
+    // Each group that reads the topic (analyzer, gateway) dead-lettered each poison once, at once, with the reason.
     const bus = await createKafkaBus({ brokers: cluster.brokers, clientId: "poison-test", logger: createSilentLogger() });
     try {
       const letters = await eventually(
@@ -97,7 +97,7 @@ describe("poison messages on a pipeline topic", () => {
       expect(letters.map(describe).sort()).toHaveLength(2 * poisons.length);
       for (const { taskId, placement, value } of poisons) {
         const mine = letters.filter((letter) => letter.key === taskId);
-        expect(mine.map((letter) => letter.group).sort(), letters.map(describe).join("\n")).toEqual(["coder", "gateway"]);
+        expect(mine.map((letter) => letter.group).sort(), letters.map(describe).join("\n")).toEqual(["analyzer", "gateway"]);
         for (const letter of mine) {
           expect(letter).toMatchObject({
             topic: placement.topic,
@@ -114,7 +114,7 @@ describe("poison messages on a pipeline topic", () => {
       await bus.close();
     }
     // The services logged the poison and kept running.
-    for (const name of ["coder", "gateway"] as const) {
+    for (const name of ["analyzer", "gateway"] as const) {
       expect(cluster.starts(name)).toBe(1);
       expect(
         cluster.errorLines(name).some((line) => line.includes("event sent to dead letters")),
