@@ -1,5 +1,6 @@
 import { addresses, ConfigError, count, parseEnv, seconds } from "@mlzero/config";
 import { z } from "zod";
+import type { QuotaPolicy } from "./quotas.js";
 import { allowedRootOf } from "./stage-input.js";
 
 /** Where the gateway keeps its task state, as the environment chose it. */
@@ -38,6 +39,15 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv) {
       MLZERO_GATEWAY_ALLOWED_ROOTS: allowedRoots().optional(),
       // A Watch stream with nothing to send sends a heartbeat this often.
       MLZERO_GATEWAY_WATCH_HEARTBEAT_SECONDS: seconds().default(15),
+      // Quotas: a reloadable JSON file of per-tenant and gateway-wide limits, over these defaults; unset: no limit.
+      MLZERO_GATEWAY_QUOTAS_FILE: z.string().min(1).optional(),
+      MLZERO_TENANT_MAX_RUNNING_TASKS: count().optional(),
+      MLZERO_TENANT_MAX_QUEUED_TASKS: count().optional(),
+      MLZERO_TENANT_MAX_GPUS: count().optional(),
+      MLZERO_GATEWAY_MAX_RUNNING_TASKS: count().optional(),
+      MLZERO_GATEWAY_MAX_GPUS: count().optional(),
+      // The analyzer's round width when a task leaves it at 0 (set it as the analyzer's): counts a task's GPUs.
+      MLZERO_SEARCH_PARALLELISM: count().default(1),
     },
     env,
   );
@@ -104,5 +114,21 @@ export function budgetDefaultsFrom(config: ReturnType<typeof loadGatewayConfig>)
     timeLimitSeconds: config.MLZERO_DEFAULT_TIME_LIMIT_SECONDS,
     iterationTimeLimitSeconds: config.MLZERO_DEFAULT_ITERATION_TIME_LIMIT_SECONDS,
     memoryLimitBytes: config.MLZERO_DEFAULT_MEMORY_LIMIT_BYTES,
+  };
+}
+
+/** The limits the environment sets (0: none); a quota file is read over them. */
+export function quotaPolicyFrom(config: ReturnType<typeof loadGatewayConfig>): QuotaPolicy {
+  return {
+    defaults: {
+      maxRunningTasks: config.MLZERO_TENANT_MAX_RUNNING_TASKS ?? 0,
+      maxQueuedTasks: config.MLZERO_TENANT_MAX_QUEUED_TASKS ?? 0,
+      maxGpus: config.MLZERO_TENANT_MAX_GPUS ?? 0,
+    },
+    tenants: new Map(),
+    total: {
+      maxRunningTasks: config.MLZERO_GATEWAY_MAX_RUNNING_TASKS ?? 0,
+      maxGpus: config.MLZERO_GATEWAY_MAX_GPUS ?? 0,
+    },
   };
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs, timestampFromMs, timestampMs, timestampNow, type Duration } from "@bufbuild/protobuf/wkt";
 import { newEnvelope, type EventBus, type EventHandlers, type EventMessage, type EventName } from "@mlzero/bus";
-import { FailedPreconditionError, InvalidInputError, NotFoundError, describeError } from "@mlzero/errors";
+import { FailedPreconditionError, InvalidInputError, NotFoundError, ResourceExhaustedError, describeError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
 import {
   BudgetSchema,
@@ -24,10 +25,12 @@ import {
 import { serve, type CallContext, type ServiceHandlers } from "@mlzero/rpc";
 import type { ServiceModule } from "@mlzero/service";
 import { taskWorkspace } from "@mlzero/workspace";
+import { Admission, gpuHold, type GpuHold } from "./admission.js";
 import { applyEvent } from "./apply-event.js";
 import { singleTenant, type Authenticator } from "./bearer-tokens.js";
 import type { BudgetDefaults } from "./config.js";
 import { listPage } from "./list-tasks.js";
+import { fixedQuotas, limitsGpus, type Quotas } from "./quotas.js";
 import { resolveInput, stageInput } from "./stage-input.js";
 import { TaskBoard, isTerminal, type TaskRecord } from "./task-board.js";
 import { createMemoryTaskStore, type TaskStore } from "./task-store.js";
@@ -54,6 +57,15 @@ export interface GatewayModuleOptions {
   allowedRoots?: readonly string[];
   /** A Watch stream with nothing to send sends a heartbeat this often (default 15 s; 0: never). */
   watchHeartbeatMs?: number;
+  /** Per-tenant and gateway-wide limits on running and queued tasks and GPUs (default: none, every task starts at once). */
+  quotas?: Quotas;
+  /**
+   * The analyzer's round width for a task that leaves budget.parallelism at 0
+   * (its MLZERO_SEARCH_PARALLELISM), to count the task's GPUs. Default 1.
+   */
+  defaultParallelism?: number;
+  /** While a task waits to start, or was started but could not be announced, admission runs again this often (default 1 s). */
+  admitEveryMs?: number;
 }
 
 /** The gateway's module, with its `TaskService` handlers for in-process clients. */
@@ -61,10 +73,11 @@ export interface GatewayModule extends ServiceModule {
   taskService: ServiceHandlers<typeof TaskService>;
   /**
    * Rebuilds the board from the store: tasks, Watch history, idempotency
-   * keys; re-arms the deadline watchdog of every running task and publishes
-   * again the TaskSubmitted of a task the gateway accepted but had not seen
-   * start. Every handler waits for it, so it runs at the latest on the first
-   * call or event; runs once however often it is called.
+   * keys; re-arms the deadline watchdog of every running task, publishes
+   * again the TaskSubmitted of a task the gateway started but had not seen
+   * start, puts the tasks that wait back in line and starts those that may.
+   * Every handler waits for it, so it runs at the latest on the first call
+   * or event; runs once however often it is called.
    */
   start(): Promise<void>;
 }
@@ -88,6 +101,14 @@ const MAX_TIME_LIMIT_MS = 30 * 24 * 3600 * 1000;
  * is saved before the call or event that made it completes (so with a bus
  * that commits after the handler, an event whose change was not saved is
  * delivered again), and the board is rebuilt from the store at start.
+ *
+ * Admission ({@link Admission}, limits from {@link Quotas}): a Submit over
+ * its tenant's queued limit, or needing more GPUs than its tenant (or the
+ * gateway) may ever hold, is RESOURCE_EXHAUSTED; an accepted task is saved
+ * QUEUED and started (its `started_at` saved, then its TaskSubmitted
+ * published) when its tenant has a free slot and its turn comes, fairly
+ * across tenants. Admission runs on every Submit, every task's end, at
+ * start, and every `admitEveryMs` while a task waits (quota reloads).
  */
 export function createGatewayModule(options: GatewayModuleOptions): GatewayModule {
   const { bus, logger, workspaceRoot, defaults } = options;
@@ -96,7 +117,16 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
   const allowedRoots = options.allowedRoots ?? [];
   const deniedRoots = options.authenticator ? [workspaceRoot] : [];
   const heartbeatMs = options.watchHeartbeatMs ?? 15_000;
+  const quotas = options.quotas ?? fixedQuotas();
+  const defaultParallelism = options.defaultParallelism ?? 1;
+  const admitEveryMs = options.admitEveryMs ?? 1_000;
   const board = new TaskBoard();
+  const admission = new Admission();
+  // Started (started_at set) and not yet published: published again until it goes out.
+  const unannounced = new Set<string>();
+  const announcing = new Map<string, Promise<void>>();
+  let tick: NodeJS.Timeout | undefined;
+  let stopped = false;
   // "tenant\0key" → task id: keys are per tenant.
   const byIdempotencyKey = new Map<string, string>();
   // Submits in progress by key, so a repeat sent before the first answered gets the same task.
@@ -116,21 +146,32 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
   async function load(): Promise<void> {
     const records = board.restoreAll(await store.loadAll());
     let running = 0;
+    let waiting = 0;
     for (const record of records) {
       const task = record.task;
       if (record.idempotencyKey) byIdempotencyKey.set(idempotencyScope(task.tenant, record.idempotencyKey), task.taskId);
       if (isTerminal(task.state)) continue;
-      running++;
-      armWatchdog(task, deadlineOf(task));
-      // Accepted, saved, and maybe never announced (the gateway died in
-      // Submit): announce it. A repeat is dropped or redone harmlessly downstream.
-      if (task.state === TaskState.QUEUED) {
-        await publishSubmitted(task).catch((error: unknown) =>
-          logger.error({ taskId: task.taskId, err: describeError(error) }, "could not announce a queued task"),
-        );
+      const hold = holdOf(task);
+      // Never started: back in line, in creation order (the records come oldest first).
+      if (!task.startedAt && task.state === TaskState.QUEUED) {
+        admission.enqueue(task.taskId, task.tenant, hold.gpus);
+        waiting++;
+        continue;
       }
+      running++;
+      admission.restoreRunning(task.taskId, task.tenant, hold.gpus);
+      armWatchdog(task, deadlineOf(task));
+      // Started, saved, and maybe never announced (the gateway died in
+      // between): announce it. A repeat is dropped or redone harmlessly downstream.
+      if (task.state === TaskState.QUEUED) unannounced.add(task.taskId);
     }
-    if (records.length > 0) logger.info({ tasks: records.length, running }, "task state restored");
+    if (records.length > 0) logger.info({ tasks: records.length, running, waiting }, "task state restored");
+    for (const taskId of [...unannounced]) {
+      await announce(taskId).catch((error: unknown) =>
+        logger.error({ taskId, err: describeError(error) }, "could not announce a started task"),
+      );
+    }
+    await admitWaiting();
   }
 
   function persist(taskId: string): Promise<void> {
@@ -151,6 +192,80 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
       if (saving.get(taskId) === settled) saving.delete(taskId);
     });
     return save;
+  }
+
+  /** The GPUs a task's runs hold at once. */
+  const holdOf = (task: Task): GpuHold => gpuHold(task.spec?.budget, defaultParallelism);
+
+  /**
+   * Starts the waiting tasks that may start now, in fair order: each is
+   * saved with its start time, then announced (TaskSubmitted). Never throws:
+   * a task that could not be announced is tried again. Answers each started
+   * task's announcement, for a Submit to report its own.
+   */
+  async function admitWaiting(): Promise<Map<string, Promise<void>>> {
+    const started = new Map<string, Promise<void>>();
+    if (stopped) return started;
+    const policy = await quotas.current();
+    for (const entry of admission.admit(policy)) {
+      const record = board.get(entry.taskId);
+      if (!record || isTerminal(record.task.state)) {
+        admission.release(entry.taskId);
+        continue;
+      }
+      board.update(entry.taskId, "TaskStarted", (task) => {
+        const now = Date.now();
+        task.startedAt = timestampFromMs(now);
+        const waited = task.createdAt ? Math.max(0, now - timestampMs(task.createdAt)) : 0;
+        if (task.message !== "queued") task.message = `started after ${Math.round(waited / 1000)} s in the queue`;
+      });
+      unannounced.add(entry.taskId);
+      const announced = announce(entry.taskId);
+      started.set(entry.taskId, announced);
+      announced.catch((error: unknown) =>
+        logger.error({ taskId: entry.taskId, tenant: entry.tenant, err: describeError(error) }, "could not announce a started task"),
+      );
+      logger.info({ taskId: entry.taskId, tenant: entry.tenant, gpus: entry.gpus }, "task started");
+    }
+    await Promise.allSettled(started.values());
+    scheduleAdmission();
+    return started;
+  }
+
+  /** Saves a started task, arms its deadline and publishes its TaskSubmitted; once at a time per task. */
+  function announce(taskId: string): Promise<void> {
+    const inFlight = announcing.get(taskId);
+    if (inFlight) return inFlight;
+    const announced = (async () => {
+      const record = board.get(taskId);
+      if (!record || isTerminal(record.task.state)) unannounced.delete(taskId);
+      if (!record || !unannounced.has(taskId)) return;
+      // Saved started before it is announced: a restarted gateway announces it again rather than starting it twice.
+      await persist(taskId);
+      // Forgotten meanwhile: its creation could not be saved, and its Submit failed.
+      if (board.get(taskId) !== record) {
+        unannounced.delete(taskId);
+        return;
+      }
+      armWatchdog(record.task, deadlineOf(record.task));
+      await publishSubmitted(record.task);
+      unannounced.delete(taskId);
+    })().finally(() => announcing.delete(taskId));
+    announcing.set(taskId, announced);
+    return announced;
+  }
+
+  /** Runs admission again later while a task waits or a started one is not announced. */
+  function scheduleAdmission(): void {
+    if (tick || stopped || (admission.waitingCount() === 0 && unannounced.size === 0)) return;
+    tick = setTimeout(() => {
+      tick = undefined;
+      void (async () => {
+        for (const taskId of [...unannounced]) await announce(taskId).catch(() => undefined);
+        await admitWaiting();
+      })().catch((error: unknown) => logger.error({ err: describeError(error) }, "admission failed"));
+    }, admitEveryMs);
+    tick.unref();
   }
 
   /** The caller's tenant; UNAUTHENTICATED when the call proves none. */
@@ -179,6 +294,7 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
     }
     clearTimeout(watchdogs.get(envelope.taskId));
     watchdogs.delete(envelope.taskId);
+    unannounced.delete(envelope.taskId);
     // The analyzer's count is complete; the board's may miss the last verdict's calls (another topic, maybe still in flight).
     if (finished.llmUsage.length > 0) record.task.llmUsage = finished.llmUsage;
     const output = await writeTaskOutput({
@@ -211,6 +327,9 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
     });
     await persist(envelope.taskId);
     logger.info({ taskId: envelope.taskId, tenant: envelope.tenant, state: TaskState[finished.state] }, "task finished");
+    // Its slot and GPUs are free: the next task may start.
+    admission.release(envelope.taskId);
+    await admitWaiting();
   }
 
   /** Ends a task that is still running: cancels its work, then records why. */
@@ -276,13 +395,37 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
     TaskFinished: finish,
   };
 
-  /** Accepts a new task of `tenant`: checks and stages its input, saves it, announces it. */
+  /**
+   * Accepts a new task of `tenant`: checks its quotas and stages its input,
+   * saves it QUEUED, then starts it if its turn has come (a failure to
+   * announce it then fails the Submit, and it is announced later).
+   */
   async function accept(tenant: string, spec: TaskSpec, key: string): Promise<Task> {
+    const policy = await quotas.current();
+    const hold = gpuHold(spec.budget, defaultParallelism);
+    const refuse = () => {
+      const refusal = admission.refusal(tenant, hold, policy);
+      if (refusal) throw new ResourceExhaustedError(refusal);
+    };
+    refuse(); // before copying anything
     const { source, given } = await resolveInput(spec.inputUri, { allowedRoots, deniedRoots });
     spec.inputUri = given;
+    // Under a GPU limit, a task that leaves its width to the analyzer's default
+    // is bounded to the GPUs counted for it, whatever that default is there.
+    const budget = spec.budget!;
+    if (limitsGpus(policy, tenant) && budget.gpus > 0 && budget.parallelism === 0 && budget.maxGpus !== hold.gpus) {
+      budget.maxGpus = hold.gpus;
+    }
     const taskId = newTaskId();
     const workspace = taskWorkspace(workspaceRoot, tenant, taskId);
     await stageInput(source, workspace.inputDir);
+    try {
+      refuse(); // again: other Submits of the tenant may have queued meanwhile
+    } catch (error) {
+      await rm(workspace.taskDir, { recursive: true, force: true });
+      throw error;
+    }
+    const waiting = admission.waitReason(tenant, hold.gpus, policy);
     const now = Date.now();
     const task = create(TaskSchema, {
       taskId,
@@ -290,23 +433,26 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
       state: TaskState.QUEUED,
       spec,
       createdAt: timestampFromMs(now),
-      message: "queued",
+      message: waiting ? `queued: ${waiting}` : "queued",
     });
     const scoped = key && idempotencyScope(tenant, key);
     board.add(task, key);
     if (scoped) byIdempotencyKey.set(scoped, taskId);
-    // Saved before it is announced: a task the pipeline works on is always one the gateway can find.
+    admission.enqueue(taskId, tenant, hold.gpus);
+    // Saved before it can start: a task the pipeline works on is always one the gateway can find.
     try {
       await persist(taskId);
     } catch (error) {
       board.remove(taskId);
+      admission.release(taskId);
+      unannounced.delete(taskId);
       if (scoped) byIdempotencyKey.delete(scoped);
       unsaved.delete(taskId);
       throw error;
     }
-    armWatchdog(task, deadlineOf(task));
-    await publishSubmitted(task);
-    logger.info({ taskId, tenant }, "task submitted");
+    logger.info({ taskId, tenant, gpus: hold.gpus, ...(waiting ? { waiting } : {}) }, "task submitted");
+    const started = await admitWaiting();
+    await started.get(taskId);
     return task;
   }
 
@@ -329,8 +475,8 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
       const earlier = scoped ? byIdempotencyKey.get(scoped) : undefined;
       if (earlier) {
         const { task } = await found(earlier, tenant);
-        // The first Submit failed after saving the task: announce it now.
-        if (task.state === TaskState.QUEUED) await publishSubmitted(task);
+        // The first Submit failed after starting the task: announce it now.
+        if (unannounced.has(task.taskId)) await announce(task.taskId);
         return { task };
       }
       if (!scoped) return { task: await accept(tenant, spec, key) };
@@ -362,7 +508,14 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
           `task ${request.taskId} has already finished (${TaskState[record.task.state]!.toLowerCase()}): there is nothing to cancel`,
         );
       }
-      await endTask(record.task, TaskState.CANCELLED, request.reason.trim() || "cancelled by the client");
+      // A waiting task leaves the line at once, so it never starts; it ends as a running one does.
+      const waiting = admission.withdraw(record.task.taskId);
+      try {
+        await endTask(record.task, TaskState.CANCELLED, request.reason.trim() || "cancelled by the client");
+      } catch (error) {
+        if (waiting) admission.requeue(waiting);
+        throw error;
+      }
       return { task: record.task };
     },
 
@@ -380,6 +533,8 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
     taskService,
     start: ready,
     async stop() {
+      stopped = true;
+      clearTimeout(tick);
       for (const timer of watchdogs.values()) clearTimeout(timer);
       watchdogs.clear();
       await loaded?.catch(() => undefined);
@@ -392,10 +547,10 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
 /** Longest delay a Node timer takes; a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** When a task must be done: its creation plus its time limit (as Submit set it). */
+/** When a task must be done: its start (its creation, for a task saved before starts were) plus its time limit. */
 function deadlineOf(task: Task): number {
-  const created = task.createdAt ? timestampMs(task.createdAt) : Date.now();
-  return created + durationMs(task.spec!.budget!.timeLimit!);
+  const since = task.startedAt ?? task.createdAt;
+  return (since ? timestampMs(since) : Date.now()) + durationMs(task.spec!.budget!.timeLimit!);
 }
 
 /** The budget a task runs with: the request's, checked, with the defaults for what it leaves out. */

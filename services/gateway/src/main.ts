@@ -1,10 +1,11 @@
 import type { Logger } from "@mlzero/logging";
 import { runServiceMain } from "@mlzero/service";
 import { openBearerTokenFile } from "./bearer-tokens.js";
-import { budgetDefaultsFrom, loadGatewayConfig, type TaskStateChoice } from "./config.js";
+import { budgetDefaultsFrom, loadGatewayConfig, quotaPolicyFrom, type TaskStateChoice } from "./config.js";
 import { createFileTaskStore } from "./file-task-store.js";
 import { createGatewayModule } from "./gateway-module.js";
 import { createKafkaTaskStore } from "./kafka-task-store.js";
+import { describeQuotas, fixedQuotas, openQuotaFile } from "./quotas.js";
 import { withTaskMetrics } from "./task-metrics.js";
 import { createMemoryTaskStore, type TaskStore } from "./task-store.js";
 
@@ -23,6 +24,12 @@ await runServiceMain("gateway", 50051, async ({ env, logger, bus }) => {
   if (authenticator && allowedRoots.length === 0) {
     logger.warn({}, "bearer tokens without MLZERO_GATEWAY_ALLOWED_ROOTS: every tenant may submit any folder this gateway can read");
   }
+  const quotaFile = config.MLZERO_GATEWAY_QUOTAS_FILE;
+  const envQuotas = quotaPolicyFrom(config);
+  const quotas = quotaFile
+    ? await openQuotaFile({ file: quotaFile, base: envQuotas, logger: logger.child({ component: "quotas" }) })
+    : fixedQuotas(envQuotas);
+  if (!quotaFile) logger.info(describeQuotas(envQuotas), "quotas from the environment");
   return createGatewayModule({
     bus,
     logger,
@@ -32,6 +39,8 @@ await runServiceMain("gateway", 50051, async ({ env, logger, bus }) => {
     authenticator,
     allowedRoots,
     watchHeartbeatMs: config.MLZERO_GATEWAY_WATCH_HEARTBEAT_SECONDS * 1000,
+    quotas,
+    defaultParallelism: config.MLZERO_SEARCH_PARALLELISM,
   });
 });
 
