@@ -1,5 +1,6 @@
 import { cancelCommand } from "./cancel-command.js";
 import type { CliCommand } from "./cli-command.js";
+import { fetchCommand } from "./fetch-command.js";
 import { healthCommand } from "./health-command.js";
 import { lsCommand } from "./ls-command.js";
 import { runCliCommand } from "./run-command.js";
@@ -15,6 +16,7 @@ export const COMMANDS: readonly CliCommand[] = [
   statusCommand,
   lsCommand,
   cancelCommand,
+  fetchCommand,
   healthCommand,
 ];
 
@@ -27,7 +29,7 @@ export function overview(): string {
 commands:
 ${lines.join("\n")}
 
-submit, watch, status, ls, cancel and health talk to a gateway over gRPC:
+submit, watch, status, ls, cancel, fetch and health talk to a gateway over gRPC:
 --gateway host:port, or MLZERO_GATEWAY_ADDRESS. \`mlzero help <command>\`
 (or \`mlzero <command> --help\`) shows a command's options.`;
 }

@@ -85,7 +85,7 @@ afterAll(async () => {
 });
 
 describe("mlzero against a gateway with tenants over mutual TLS", () => {
-  it("submits, lists, shows and cancels with MLZERO_TOKEN or --token; another tenant sees nothing", async () => {
+  it("submits, lists, shows, cancels and fetches with MLZERO_TOKEN or --token; another tenant sees nothing", async () => {
     const submitted = await mlzero(["submit", data], { ...tls, MLZERO_TOKEN: ACME });
     expect(submitted.error).toBeUndefined();
     const taskId = submitted.stdout.trim();
@@ -107,6 +107,12 @@ describe("mlzero against a gateway with tenants over mutual TLS", () => {
     expect((await mlzero(["cancel", taskId], { ...tls, MLZERO_TOKEN: ACME })).stdout).toBe(
       `task ${taskId} already cancelled; nothing to cancel\n`,
     );
+    // Its report, streamed over the same mutual TLS with the token; another tenant's fetch is NOT_FOUND.
+    const report = await mlzero(["fetch", taskId, "--artifact", "report"], { ...tls, MLZERO_TOKEN: ACME });
+    expect(report.error).toBeUndefined();
+    expect(JSON.parse(report.stdout)).toMatchObject({ task_id: taskId, status: "cancelled" });
+    const notTheirs = await mlzero(["fetch", taskId, "--artifact", "report", "--token", GLOBEX], tls);
+    expect(notTheirs.error?.message).toBe(`task ${taskId} not found`);
   });
 
   it("says in one line what is missing: a token, a valid token, a client certificate", async () => {

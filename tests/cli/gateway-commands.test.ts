@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
@@ -14,7 +15,7 @@ import { describeRun, expectOneLineError, freePort } from "./cli-helpers.js";
 // talking gRPC to a real gateway. The six services run embedded in this test
 // process, each serving gRPC, so submitted tasks really progress.
 
-describe("mlzero submit, watch, status, ls and cancel against a gateway over gRPC", () => {
+describe("mlzero submit, watch, status, ls, cancel and fetch against a gateway over gRPC", () => {
   let system: Awaited<ReturnType<typeof startTestSystem>>;
   let root: string;
   let data: GeneratedTask;
@@ -115,6 +116,48 @@ describe("mlzero submit, watch, status, ls and cancel against a gateway over gRP
     expect((await system.tasks.get({ taskId: succeeded })).task?.state).toBe(TaskState.SUCCEEDED);
   });
 
+  it("fetch streams a task's predictions, program, reports and logs to stdout or a file", async () => {
+    const { task } = await system.tasks.get({ taskId: succeeded });
+    const output = task!.outputDir;
+    const predictions = await cli(["fetch", succeeded]);
+    expect(predictions.code, describeRun(predictions)).toBe(0);
+    expect(predictions.stdout).toBe(await readFile(path.join(output, task!.predictionsFile), "utf8"));
+    expect(predictions.stderr).toBe("");
+
+    const program = await cli(["fetch", succeeded, "--artifact", "program"]);
+    expect(program.stdout).toBe(await readFile(path.join(output, "program.py"), "utf8"));
+    const report = await cli(["fetch", succeeded, "--artifact", "report"]);
+    expect(JSON.parse(report.stdout)).toMatchObject({ task_id: succeeded, status: "succeeded" });
+    const markdown = await cli(["fetch", succeeded, "--artifact", "report-md"]);
+    expect(markdown.stdout).toMatch(`# mlzero task ${succeeded}: succeeded`);
+    const log = await cli(["fetch", succeeded, "--artifact", "logs", "--iteration", "1"]);
+    expect(log.code, describeRun(log)).toBe(0);
+    expect(log.stdout).toBe(await readFile(path.join(output, "iterations", "iter-001", "stdout.log"), "utf8"));
+
+    // A big binary file arrives byte for byte, over many chunks, into --out (its latest iteration without --iteration).
+    const iterations = (await readdir(path.join(output, "iterations"))).sort();
+    const big = randomBytes(3 * 64 * 1024 + 77);
+    await writeFile(path.join(output, "iterations", iterations.at(-1)!, "stderr.log"), big);
+    const target = path.join(root, "stderr.log");
+    const saved = await cli(["fetch", succeeded, "--artifact", "logs", "--stream", "stderr", "--out", target]);
+    expect(saved.code, describeRun(saved)).toBe(0);
+    expect(saved.stdout).toBe("");
+    expect(saved.stderr).toBe(`${target}: ${big.length} bytes\n`);
+    expect((await readFile(target)).equals(big)).toBe(true);
+    expect((await readdir(root)).filter((name) => name.endsWith(".part"))).toEqual([]);
+
+    // What is missing, or asked wrongly, is one line and exit 2; --out is left untouched.
+    expectOneLineError(
+      await cli(["fetch", succeeded, "--artifact", "logs", "--iteration", "99", "--out", target]),
+      2,
+      new RegExp(`^mlzero: error: task ${succeeded} has no stdout log for iteration 99$`),
+    );
+    expect((await readFile(target)).equals(big)).toBe(true);
+    expectOneLineError(await cli(["fetch", succeeded, "--artifact", "model"]), 2, /--artifact must be one of predictions, program, report/);
+    expectOneLineError(await cli(["fetch", succeeded, "--iteration", "1"]), 2, /only for --artifact logs/);
+    expectOneLineError(await cli(["fetch", succeeded, "--artifact", "logs", "--stream", "both"]), 2, /--stream must be stdout or stderr/);
+  });
+
   it("ls lists tasks newest first, as a table or JSON, by state and up to a limit", async () => {
     const newest = (await system.tasks.list({})).tasks[0]!.taskId;
     expect(newest).not.toBe(succeeded);
@@ -156,14 +199,14 @@ describe("mlzero submit, watch, status, ls and cancel against a gateway over gRP
 
   it("says in one line, with the address, when the gateway cannot be reached", async () => {
     const nowhere = `127.0.0.1:${await freePort()}`;
-    for (const args of [["ls"], ["status", "x"], ["watch", "x"], ["submit", data.inputDir, "--wait"]]) {
+    for (const args of [["ls"], ["status", "x"], ["watch", "x"], ["fetch", "x"], ["submit", data.inputDir, "--wait"]]) {
       const result = await cli([...args, "--gateway", nowhere]);
       expectOneLineError(result, 2, new RegExp(`cannot reach the gateway at ${nowhere}`));
     }
   });
 
   it("says in one line, with exit code 2, what the gateway refused", async () => {
-    for (const command of ["status", "watch", "cancel"]) {
+    for (const command of ["status", "watch", "cancel", "fetch"]) {
       expectOneLineError(await cli([command, "no-such-task"]), 2, /^mlzero: error: task no-such-task not found$/);
     }
     expectOneLineError(await cli(["submit", path.join(root, "missing")]), 2, /input folder .*missing does not exist/);

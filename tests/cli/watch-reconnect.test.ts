@@ -40,6 +40,9 @@ async function scriptedGateway(port: number, current: Task, updates: Task[], han
         submit: () => Promise.reject(new Error("not scripted")),
         cancel: () => Promise.reject(new Error("not scripted")),
         list: () => Promise.reject(new Error("not scripted")),
+        async *getArtifact() {
+          throw new Error("not scripted");
+        },
         get: async () => ({ task: current }),
         async *watch(request, context) {
           asked.push(request.afterSequence);

@@ -42,6 +42,7 @@ describe("grpc-js <-> protobuf-es adapter", () => {
           async list() {
             return { tasks: [], nextPageToken: "" };
           },
+          async *getArtifact() {},
         }),
       ],
     });

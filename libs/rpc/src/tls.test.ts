@@ -37,6 +37,7 @@ const service = serve(TaskService, {
   async list() {
     return { tasks: [], nextPageToken: "" };
   },
+  async *getArtifact() {},
 });
 
 async function startServer(env: NodeJS.ProcessEnv): Promise<RunningGrpcServer> {

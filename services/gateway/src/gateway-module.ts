@@ -32,6 +32,7 @@ import type { BudgetDefaults } from "./config.js";
 import { listPage } from "./list-tasks.js";
 import { fixedQuotas, limitsGpus, type Quotas } from "./quotas.js";
 import { resolveInput, stageInput } from "./stage-input.js";
+import { artifactFile, streamArtifact } from "./task-artifacts.js";
 import { TaskBoard, isTerminal, type TaskRecord } from "./task-board.js";
 import { createMemoryTaskStore, type TaskStore } from "./task-store.js";
 import { writeTaskOutput } from "./write-task-output.js";
@@ -523,6 +524,13 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
       const tenant = await tenantOf(context);
       await ready();
       return listPage(board.all(), request, tenant);
+    },
+
+    async *getArtifact(request, context) {
+      const tenant = await tenantOf(context);
+      const { task } = await found(request.taskId, tenant);
+      const file = artifactFile(task, taskWorkspace(workspaceRoot, task.tenant, task.taskId), request);
+      yield* streamArtifact(file, context.signal);
     },
   };
 

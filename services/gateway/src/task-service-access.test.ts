@@ -8,7 +8,7 @@ import { toJson } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { EVENT_NAMES, EVENT_TYPES, createInProcessBus, encodeEvent, type EventHandlers, type InProcessBus } from "@mlzero/bus";
 import { createLogger } from "@mlzero/logging";
-import { TaskService, TaskState, type Task, type WatchResponse } from "@mlzero/proto";
+import { ArtifactKind, LogStream, TaskService, TaskState, type GetArtifactResponse, type Task, type WatchResponse } from "@mlzero/proto";
 import {
   RpcError,
   clientTlsTransport,
@@ -88,6 +88,16 @@ async function watchAll(stream: AsyncIterable<WatchResponse>, limit = Infinity):
   }
   return updates;
 }
+
+/** A GetArtifact stream read to its end. */
+async function collect(stream: AsyncIterable<GetArtifactResponse>): Promise<GetArtifactResponse[]> {
+  const chunks: GetArtifactResponse[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks;
+}
+
+/** The bytes of a GetArtifact's chunks, in order. */
+const joined = (chunks: GetArtifactResponse[]) => Buffer.concat(chunks.map((chunk) => chunk.data));
 
 async function submit(client: RpcClient<typeof TaskService>, extra: { idempotencyKey?: string } = {}): Promise<Task> {
   const { task } = await client.submit({ spec: { inputUri: data }, ...extra });
@@ -178,6 +188,7 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
         watch: () => watchAll(client.watch({ taskId: someTask })),
         cancel: () => client.cancel({ taskId: someTask }),
         list: () => client.list({}),
+        getArtifact: () => collect(client.getArtifact({ taskId: someTask, artifact: ArtifactKind.REPORT_JSON })),
       };
       for (const [method, call] of Object.entries(calls)) {
         const result = await outcome(call());
@@ -415,6 +426,124 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
     } finally {
       await secure.stop(100);
     }
+  });
+
+  it("streams a big log in chunks of at most 64 KiB, byte for byte, while the task runs and once it finished", async () => {
+    const task = await submit(acme);
+    await bus.whenIdle();
+    const workspace = taskWorkspace(workspaceRoot, "acme", task.taskId);
+    // What a running program left: a big stdout, an empty stderr.
+    const log = randomBytes(5 * 64 * 1024 + 1234);
+    await mkdir(workspace.iterationDir(1), { recursive: true });
+    await writeFile(path.join(workspace.iterationDir(1), "stdout.log"), log);
+    await writeFile(path.join(workspace.iterationDir(1), "stderr.log"), "");
+    const logs = (logStream = LogStream.STDOUT, iteration = 1) =>
+      collect(acme.getArtifact({ taskId: task.taskId, artifact: ArtifactKind.LOGS, iteration, logStream }));
+
+    const check = (chunks: GetArtifactResponse[]) => {
+      expect(chunks).toHaveLength(6);
+      expect(chunks.every((chunk) => chunk.data.length > 0 && chunk.data.length <= 64 * 1024)).toBe(true);
+      expect(joined(chunks).equals(log)).toBe(true);
+      expect(chunks[0]).toMatchObject({ fileName: "stdout.log", totalSize: BigInt(log.length), contentType: "text/plain" });
+      expect(chunks.slice(1).every((chunk) => chunk.fileName === "" && chunk.totalSize === 0n && chunk.contentType === "")).toBe(true);
+    };
+    check(await logs());
+    // An empty file is one empty chunk that says what it is.
+    const empty = await logs(LogStream.STDERR);
+    expect(empty).toHaveLength(1);
+    expect(empty[0]).toMatchObject({ fileName: "stderr.log", totalSize: 0n, data: new Uint8Array(0) });
+
+    // Unfinished: its final artifacts do not exist yet.
+    for (const [artifact, name] of [
+      [ArtifactKind.PREDICTIONS, "predictions exist"],
+      [ArtifactKind.PROGRAM, "program exists"],
+      [ArtifactKind.REPORT_JSON, "report.json exists"],
+      [ArtifactKind.REPORT_MD, "report.md exists"],
+    ] as const) {
+      expect(await outcome(collect(acme.getArtifact({ taskId: task.taskId, artifact })))).toEqual({
+        code: "FAILED_PRECONDITION",
+        message: `task ${task.taskId} is PERCEIVING: its ${name} once it finishes`,
+      });
+    }
+    expect(await outcome(logs(LogStream.STDOUT, 2))).toEqual({
+      code: "NOT_FOUND",
+      message: `task ${task.taskId} has no stdout log for iteration 2`,
+    });
+
+    // Another tenant's task is NOT_FOUND as a missing one, whatever it asks.
+    for (const taskId of [task.taskId, `${task.taskId}x`]) {
+      for (const artifact of [ArtifactKind.LOGS, ArtifactKind.PREDICTIONS]) {
+        expect(await outcome(collect(globex.getArtifact({ taskId, artifact, iteration: 1 })))).toEqual({
+          code: "NOT_FOUND",
+          message: `task ${taskId} not found`,
+        });
+      }
+    }
+
+    // Finished (cancelled): the log comes from the output folder; there are no predictions nor program.
+    await cancelAndWait(acme, task.taskId);
+    await rm(workspace.iterationDir(1), { recursive: true });
+    check(await logs());
+    expect(await outcome(collect(acme.getArtifact({ taskId: task.taskId, artifact: ArtifactKind.PREDICTIONS })))).toEqual({
+      code: "NOT_FOUND",
+      message: `task ${task.taskId} has no predictions (it cancelled: cancelled by the client)`,
+    });
+    expect(await outcome(collect(acme.getArtifact({ taskId: task.taskId, artifact: ArtifactKind.PROGRAM })))).toMatchObject({
+      code: "NOT_FOUND",
+      message: expect.stringMatching(/has no program/) as unknown as string,
+    });
+    const report = await collect(acme.getArtifact({ taskId: task.taskId, artifact: ArtifactKind.REPORT_JSON }));
+    expect(report[0]).toMatchObject({ fileName: "report.json", contentType: "application/json" });
+    expect(JSON.parse(joined(report).toString())).toMatchObject({ task_id: task.taskId, status: "cancelled", predictions: null });
+    const markdown = await collect(acme.getArtifact({ taskId: task.taskId, artifact: ArtifactKind.REPORT_MD }));
+    expect(joined(markdown).toString()).toMatch(`# mlzero task ${task.taskId}: cancelled`);
+    expect(markdown[0]?.contentType).toBe("text/markdown");
+  });
+
+  it("answers a bad GetArtifact with INVALID_ARGUMENT, and never serves a file outside the task's folders", async () => {
+    const task = await submit(acme);
+    const get = (request: { artifact: ArtifactKind; iteration?: number; logStream?: LogStream }) =>
+      outcome(collect(acme.getArtifact({ taskId: task.taskId, ...request })));
+    const cases: [string, Promise<{ code: string; message: string }>, RegExp][] = [
+      ["no artifact", get({ artifact: ArtifactKind.UNSPECIFIED }), /artifact must be one of/],
+      ["an unknown artifact", get({ artifact: 42 as ArtifactKind }), /artifact must be one of .*got 42/],
+      ["logs without an iteration", get({ artifact: ArtifactKind.LOGS }), /iteration is required for logs/],
+      [
+        "an unknown stream",
+        get({ artifact: ArtifactKind.LOGS, iteration: 1, logStream: 7 as LogStream }),
+        /log_stream must be stdout or stderr/,
+      ],
+      ["an iteration for predictions", get({ artifact: ArtifactKind.PREDICTIONS, iteration: 1 }), /only for logs/],
+    ];
+    for (const [what, call, message] of cases) {
+      const result = await call;
+      expect(result.code, what).toBe("INVALID_ARGUMENT");
+      expect(result.message, what).toMatch(message);
+    }
+    expect((await outcome(collect(acme.getArtifact({ taskId: " ", artifact: ArtifactKind.PROGRAM })))).message).toMatch(
+      /task_id is required/,
+    );
+
+    // A program that links its log, or its iteration folder, to a file outside: NOT_FOUND, nothing of it sent.
+    const workspace = taskWorkspace(workspaceRoot, "acme", task.taskId);
+    await mkdir(workspace.iterationDir(1), { recursive: true });
+    await symlink(path.join(outside, "train.csv"), path.join(workspace.iterationDir(1), "stdout.log"));
+    await symlink(outside, workspace.iterationDir(2));
+    await writeFile(path.join(outside, "stdout.log"), "secret\n");
+    for (const iteration of [1, 2]) {
+      expect(await get({ artifact: ArtifactKind.LOGS, iteration }), `iteration ${iteration}`).toEqual({
+        code: "NOT_FOUND",
+        message: `task ${task.taskId} has no stdout log for iteration ${iteration}`,
+      });
+    }
+    // Finished: the output folder's files, linked out, are refused the same.
+    await cancelAndWait(acme, task.taskId);
+    await rm(path.join(workspace.outputDir, "report.md"));
+    await symlink(path.join(outside, "train.csv"), path.join(workspace.outputDir, "report.md"));
+    expect(await get({ artifact: ArtifactKind.REPORT_MD })).toEqual({ code: "NOT_FOUND", message: `task ${task.taskId} has no report.md` });
+    await mkdir(path.join(workspace.outputDir, "iterations", "iter-003"), { recursive: true });
+    await symlink(path.join(outside, "stdout.log"), path.join(workspace.outputDir, "iterations", "iter-003", "stdout.log"));
+    expect((await get({ artifact: ArtifactKind.LOGS, iteration: 3 })).code).toBe("NOT_FOUND");
   });
 
   it("never lets a token into the logs, the events, the stored task state or the task folders", async () => {

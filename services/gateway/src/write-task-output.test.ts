@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -18,6 +18,8 @@ describe("writeTaskOutput", () => {
     const workspace = taskWorkspace(root, "default", "t1");
     await mkdir(workspace.iterationDir(1), { recursive: true });
     await writeFile(path.join(workspace.iterationDir(1), "main.py"), "print(1)\n");
+    // The untrusted program swapped its log for a link: it is not copied (a reader of the output would follow it).
+    await symlink("/etc/passwd", path.join(workspace.iterationDir(1), "stdout.log"));
     // A previous write that a crash cut short: a half-built folder and an old one set aside.
     await mkdir(workspace.outputDir, { recursive: true });
     await writeFile(path.join(workspace.outputDir, "stale.txt"), "");

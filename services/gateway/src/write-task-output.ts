@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { cp, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { cp, lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import { ITERATION_FILES } from "@mlzero/program";
@@ -94,9 +94,10 @@ async function copyIterations(workspace: TaskWorkspace, outputDir: string): Prom
     const target = path.join(outputDir, "iterations", name);
     await mkdir(target, { recursive: true });
     for (const file of [ITERATION_FILES.program, ITERATION_FILES.stdout, ITERATION_FILES.stderr]) {
-      await cp(path.join(workspace.taskDir, name, file), path.join(target, file)).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== "ENOENT") throw error;
-      });
+      const source = path.join(workspace.taskDir, name, file);
+      // Only regular files: the program is untrusted and could have swapped a log for a link to anything.
+      if (!(await lstat(source).catch(() => undefined))?.isFile()) continue;
+      await cp(source, path.join(target, file));
     }
   }
   return names;

@@ -2,8 +2,8 @@
 // @generated from file mlzero/v1/task.proto (package mlzero.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { FailureCategory, LlmUsage, ProblemType, TaskSpec, TaskState, Verdict } from "./common_pb.js";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mlzero/v1/task.proto.
  */
 export const file_mlzero_v1_task: GenFile = /*@__PURE__*/
-  fileDesc("ChRtbHplcm8vdjEvdGFzay5wcm90bxIJbWx6ZXJvLnYxIkkKC1N0YWdlVGltaW5nEg0KBXN0YWdlGAEgASgJEisKCGR1cmF0aW9uGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIvgBChBJdGVyYXRpb25TdW1tYXJ5EhEKCWl0ZXJhdGlvbhgBIAEoDRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSDAoEdG9vbBgDIAEoCRIjCgd2ZXJkaWN0GAQgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgFIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSEAoIYW5hbHlzaXMYBiABKAkSEgoFc2NvcmUYByABKAFIAIgBARIrCghkdXJhdGlvbhgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIICgZfc2NvcmUioAUKBFRhc2sSDwoHdGFza19pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSIwoFc3RhdGUYAyABKA4yFC5tbHplcm8udjEuVGFza1N0YXRlEiEKBHNwZWMYBCABKAsyEy5tbHplcm8udjEuVGFza1NwZWMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWl0ZXJhdGlvbhgIIAEoDRIPCgdtZXNzYWdlGAkgASgJEhQKDGxhYmVsX2NvbHVtbhgKIAEoCRIsCgxwcm9ibGVtX3R5cGUYCyABKA4yFi5tbHplcm8udjEuUHJvYmxlbVR5cGUSDgoGbWV0cmljGAwgASgJEgwKBHRvb2wYDSABKAkSFwoKYmVzdF9zY29yZRgOIAEoAUgAiAEBEi8KCml0ZXJhdGlvbnMYDyADKAsyGy5tbHplcm8udjEuSXRlcmF0aW9uU3VtbWFyeRInCgd0aW1pbmdzGBAgAygLMhYubWx6ZXJvLnYxLlN0YWdlVGltaW5nEhIKCm91dHB1dF9kaXIYESABKAkSGAoQcHJlZGljdGlvbnNfZmlsZRgSIAEoCRIQCghzZXF1ZW5jZRgTIAEoBBImCglsbG1fdXNhZ2UYFCADKAsyEy5tbHplcm8udjEuTGxtVXNhZ2USLgoKc3RhcnRlZF9hdBgVIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDQoLX2Jlc3Rfc2NvcmUiSwoNU3VibWl0UmVxdWVzdBIhCgRzcGVjGAEgASgLMhMubWx6ZXJvLnYxLlRhc2tTcGVjEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSIvCg5TdWJtaXRSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8ubWx6ZXJvLnYxLlRhc2siHQoKR2V0UmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIiwKC0dldFJlc3BvbnNlEh0KBHRhc2sYASABKAsyDy5tbHplcm8udjEuVGFzayI3CgxXYXRjaFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIWCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBCKeAQoNV2F0Y2hSZXNwb25zZRIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVldmVudBgDIAEoCRIdCgR0YXNrGAQgASgLMg8ubWx6ZXJvLnYxLlRhc2sSEAoIbG9nX3RhaWwYBSABKAkSEQoJaGVhcnRiZWF0GAYgASgIIjAKDUNhbmNlbFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiLwoOQ2FuY2VsUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLm1semVyby52MS5UYXNrIsABCgtMaXN0UmVxdWVzdBIjCgVzdGF0ZRgBIAEoDjIULm1semVyby52MS5UYXNrU3RhdGUSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkSMQoNY3JlYXRlZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkcKDExpc3RSZXNwb25zZRIeCgV0YXNrcxgBIAMoCzIPLm1semVyby52MS5UYXNrEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTK4AgoLVGFza1NlcnZpY2USPQoGU3VibWl0EhgubWx6ZXJvLnYxLlN1Ym1pdFJlcXVlc3QaGS5tbHplcm8udjEuU3VibWl0UmVzcG9uc2USNAoDR2V0EhUubWx6ZXJvLnYxLkdldFJlcXVlc3QaFi5tbHplcm8udjEuR2V0UmVzcG9uc2USPAoFV2F0Y2gSFy5tbHplcm8udjEuV2F0Y2hSZXF1ZXN0GhgubWx6ZXJvLnYxLldhdGNoUmVzcG9uc2UwARI9CgZDYW5jZWwSGC5tbHplcm8udjEuQ2FuY2VsUmVxdWVzdBoZLm1semVyby52MS5DYW5jZWxSZXNwb25zZRI3CgRMaXN0EhYubWx6ZXJvLnYxLkxpc3RSZXF1ZXN0GhcubWx6ZXJvLnYxLkxpc3RSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_mlzero_v1_common]);
+  fileDesc("ChRtbHplcm8vdjEvdGFzay5wcm90bxIJbWx6ZXJvLnYxIkkKC1N0YWdlVGltaW5nEg0KBXN0YWdlGAEgASgJEisKCGR1cmF0aW9uGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIvgBChBJdGVyYXRpb25TdW1tYXJ5EhEKCWl0ZXJhdGlvbhgBIAEoDRIUCgxjYW5kaWRhdGVfaWQYAiABKAkSDAoEdG9vbBgDIAEoCRIjCgd2ZXJkaWN0GAQgASgOMhIubWx6ZXJvLnYxLlZlcmRpY3QSKwoHZmFpbHVyZRgFIAEoDjIaLm1semVyby52MS5GYWlsdXJlQ2F0ZWdvcnkSEAoIYW5hbHlzaXMYBiABKAkSEgoFc2NvcmUYByABKAFIAIgBARIrCghkdXJhdGlvbhgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIICgZfc2NvcmUioAUKBFRhc2sSDwoHdGFza19pZBgBIAEoCRIOCgZ0ZW5hbnQYAiABKAkSIwoFc3RhdGUYAyABKA4yFC5tbHplcm8udjEuVGFza1N0YXRlEiEKBHNwZWMYBCABKAsyEy5tbHplcm8udjEuVGFza1NwZWMSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWl0ZXJhdGlvbhgIIAEoDRIPCgdtZXNzYWdlGAkgASgJEhQKDGxhYmVsX2NvbHVtbhgKIAEoCRIsCgxwcm9ibGVtX3R5cGUYCyABKA4yFi5tbHplcm8udjEuUHJvYmxlbVR5cGUSDgoGbWV0cmljGAwgASgJEgwKBHRvb2wYDSABKAkSFwoKYmVzdF9zY29yZRgOIAEoAUgAiAEBEi8KCml0ZXJhdGlvbnMYDyADKAsyGy5tbHplcm8udjEuSXRlcmF0aW9uU3VtbWFyeRInCgd0aW1pbmdzGBAgAygLMhYubWx6ZXJvLnYxLlN0YWdlVGltaW5nEhIKCm91dHB1dF9kaXIYESABKAkSGAoQcHJlZGljdGlvbnNfZmlsZRgSIAEoCRIQCghzZXF1ZW5jZRgTIAEoBBImCglsbG1fdXNhZ2UYFCADKAsyEy5tbHplcm8udjEuTGxtVXNhZ2USLgoKc3RhcnRlZF9hdBgVIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDQoLX2Jlc3Rfc2NvcmUiSwoNU3VibWl0UmVxdWVzdBIhCgRzcGVjGAEgASgLMhMubWx6ZXJvLnYxLlRhc2tTcGVjEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSIvCg5TdWJtaXRSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8ubWx6ZXJvLnYxLlRhc2siHQoKR2V0UmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJIiwKC0dldFJlc3BvbnNlEh0KBHRhc2sYASABKAsyDy5tbHplcm8udjEuVGFzayI3CgxXYXRjaFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIWCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBCKeAQoNV2F0Y2hSZXNwb25zZRIQCghzZXF1ZW5jZRgBIAEoBBIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVldmVudBgDIAEoCRIdCgR0YXNrGAQgASgLMg8ubWx6ZXJvLnYxLlRhc2sSEAoIbG9nX3RhaWwYBSABKAkSEQoJaGVhcnRiZWF0GAYgASgIIjAKDUNhbmNlbFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiLwoOQ2FuY2VsUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLm1semVyby52MS5UYXNrIsABCgtMaXN0UmVxdWVzdBIjCgVzdGF0ZRgBIAEoDjIULm1semVyby52MS5UYXNrU3RhdGUSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkSMQoNY3JlYXRlZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkcKDExpc3RSZXNwb25zZRIeCgV0YXNrcxgBIAMoCzIPLm1semVyby52MS5UYXNrEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKNAQoSR2V0QXJ0aWZhY3RSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSKQoIYXJ0aWZhY3QYAiABKA4yFy5tbHplcm8udjEuQXJ0aWZhY3RLaW5kEhEKCWl0ZXJhdGlvbhgDIAEoDRIoCgpsb2dfc3RyZWFtGAQgASgOMhQubWx6ZXJvLnYxLkxvZ1N0cmVhbSJgChNHZXRBcnRpZmFjdFJlc3BvbnNlEgwKBGRhdGEYASABKAwSEQoJZmlsZV9uYW1lGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAQSFAoMY29udGVudF90eXBlGAQgASgJKrsBCgxBcnRpZmFjdEtpbmQSHQoZQVJUSUZBQ1RfS0lORF9VTlNQRUNJRklFRBAAEh0KGUFSVElGQUNUX0tJTkRfUFJFRElDVElPTlMQARIZChVBUlRJRkFDVF9LSU5EX1BST0dSQU0QAhIdChlBUlRJRkFDVF9LSU5EX1JFUE9SVF9KU09OEAMSGwoXQVJUSUZBQ1RfS0lORF9SRVBPUlRfTUQQBBIWChJBUlRJRkFDVF9LSU5EX0xPR1MQBSpVCglMb2dTdHJlYW0SGgoWTE9HX1NUUkVBTV9VTlNQRUNJRklFRBAAEhUKEUxPR19TVFJFQU1fU1RET1VUEAESFQoRTE9HX1NUUkVBTV9TVERFUlIQAjKIAwoLVGFza1NlcnZpY2USPQoGU3VibWl0EhgubWx6ZXJvLnYxLlN1Ym1pdFJlcXVlc3QaGS5tbHplcm8udjEuU3VibWl0UmVzcG9uc2USNAoDR2V0EhUubWx6ZXJvLnYxLkdldFJlcXVlc3QaFi5tbHplcm8udjEuR2V0UmVzcG9uc2USPAoFV2F0Y2gSFy5tbHplcm8udjEuV2F0Y2hSZXF1ZXN0GhgubWx6ZXJvLnYxLldhdGNoUmVzcG9uc2UwARI9CgZDYW5jZWwSGC5tbHplcm8udjEuQ2FuY2VsUmVxdWVzdBoZLm1semVyby52MS5DYW5jZWxSZXNwb25zZRI3CgRMaXN0EhYubWx6ZXJvLnYxLkxpc3RSZXF1ZXN0GhcubWx6ZXJvLnYxLkxpc3RSZXNwb25zZRJOCgtHZXRBcnRpZmFjdBIdLm1semVyby52MS5HZXRBcnRpZmFjdFJlcXVlc3QaHi5tbHplcm8udjEuR2V0QXJ0aWZhY3RSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_mlzero_v1_common]);
 
 /**
  * Time spent in one stage of the loop, summed over iterations.
@@ -492,6 +492,166 @@ export const ListResponseSchema: GenMessage<ListResponse> = /*@__PURE__*/
   messageDesc(file_mlzero_v1_task, 12);
 
 /**
+ * @generated from message mlzero.v1.GetArtifactRequest
+ */
+export type GetArtifactRequest = Message<"mlzero.v1.GetArtifactRequest"> & {
+  /**
+   * @generated from field: string task_id = 1;
+   */
+  taskId: string;
+
+  /**
+   * @generated from field: mlzero.v1.ArtifactKind artifact = 2;
+   */
+  artifact: ArtifactKind;
+
+  /**
+   * For ARTIFACT_KIND_LOGS: the iteration, 1 or more.
+   *
+   * @generated from field: uint32 iteration = 3;
+   */
+  iteration: number;
+
+  /**
+   * For ARTIFACT_KIND_LOGS: which stream; unspecified means stdout.
+   *
+   * @generated from field: mlzero.v1.LogStream log_stream = 4;
+   */
+  logStream: LogStream;
+};
+
+/**
+ * Describes the message mlzero.v1.GetArtifactRequest.
+ * Use `create(GetArtifactRequestSchema)` to create a new message.
+ */
+export const GetArtifactRequestSchema: GenMessage<GetArtifactRequest> = /*@__PURE__*/
+  messageDesc(file_mlzero_v1_task, 13);
+
+/**
+ * A piece of the file, in order; the first also says what the file is.
+ *
+ * @generated from message mlzero.v1.GetArtifactResponse
+ */
+export type GetArtifactResponse = Message<"mlzero.v1.GetArtifactResponse"> & {
+  /**
+   * At most 64 KiB; empty only in the one chunk of an empty file.
+   *
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+
+  /**
+   * In the first chunk only: the file's name (e.g. "predictions.csv", "stdout.log").
+   *
+   * @generated from field: string file_name = 2;
+   */
+  fileName: string;
+
+  /**
+   * In the first chunk only: the file's size in bytes when the stream began
+   * (a running iteration's log may grow meanwhile: what comes is what was there).
+   *
+   * @generated from field: uint64 total_size = 3;
+   */
+  totalSize: bigint;
+
+  /**
+   * In the first chunk only: e.g. "text/csv", "text/x-python", "application/json".
+   *
+   * @generated from field: string content_type = 4;
+   */
+  contentType: string;
+};
+
+/**
+ * Describes the message mlzero.v1.GetArtifactResponse.
+ * Use `create(GetArtifactResponseSchema)` to create a new message.
+ */
+export const GetArtifactResponseSchema: GenMessage<GetArtifactResponse> = /*@__PURE__*/
+  messageDesc(file_mlzero_v1_task, 14);
+
+/**
+ * One file of a task's output.
+ *
+ * @generated from enum mlzero.v1.ArtifactKind
+ */
+export enum ArtifactKind {
+  /**
+   * @generated from enum value: ARTIFACT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The predictions file (named as the task asked), once it succeeded.
+   *
+   * @generated from enum value: ARTIFACT_KIND_PREDICTIONS = 1;
+   */
+  PREDICTIONS = 1,
+
+  /**
+   * The best program (program.py), once it succeeded.
+   *
+   * @generated from enum value: ARTIFACT_KIND_PROGRAM = 2;
+   */
+  PROGRAM = 2,
+
+  /**
+   * report.json, once it finished.
+   *
+   * @generated from enum value: ARTIFACT_KIND_REPORT_JSON = 3;
+   */
+  REPORT_JSON = 3,
+
+  /**
+   * report.md, once it finished.
+   *
+   * @generated from enum value: ARTIFACT_KIND_REPORT_MD = 4;
+   */
+  REPORT_MD = 4,
+
+  /**
+   * One iteration's log (GetArtifactRequest.iteration and .log_stream).
+   *
+   * @generated from enum value: ARTIFACT_KIND_LOGS = 5;
+   */
+  LOGS = 5,
+}
+
+/**
+ * Describes the enum mlzero.v1.ArtifactKind.
+ */
+export const ArtifactKindSchema: GenEnum<ArtifactKind> = /*@__PURE__*/
+  enumDesc(file_mlzero_v1_task, 0);
+
+/**
+ * Which log of an iteration.
+ *
+ * @generated from enum mlzero.v1.LogStream
+ */
+export enum LogStream {
+  /**
+   * @generated from enum value: LOG_STREAM_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: LOG_STREAM_STDOUT = 1;
+   */
+  STDOUT = 1,
+
+  /**
+   * @generated from enum value: LOG_STREAM_STDERR = 2;
+   */
+  STDERR = 2,
+}
+
+/**
+ * Describes the enum mlzero.v1.LogStream.
+ */
+export const LogStreamSchema: GenEnum<LogStream> = /*@__PURE__*/
+  enumDesc(file_mlzero_v1_task, 1);
+
+/**
  * The public API: submit a data folder, follow it, get the results.
  *
  * With bearer tokens configured, every call needs the metadata
@@ -551,6 +711,20 @@ export const TaskService: GenService<{
     methodKind: "unary";
     input: typeof ListRequestSchema;
     output: typeof ListResponseSchema;
+  },
+  /**
+   * Streams one file of a task from disk, in chunks of at most 64 KiB: a
+   * finished task's predictions, program or reports (before it finishes:
+   * FAILED_PRECONDITION), or an iteration's stdout/stderr log (while it runs
+   * too: the log as it is so far). A file the task does not have (no
+   * predictions for a failed task, an iteration that never ran) is NOT_FOUND.
+   *
+   * @generated from rpc mlzero.v1.TaskService.GetArtifact
+   */
+  getArtifact: {
+    methodKind: "server_streaming";
+    input: typeof GetArtifactRequestSchema;
+    output: typeof GetArtifactResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mlzero_v1_task, 0);
