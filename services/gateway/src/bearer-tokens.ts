@@ -1,8 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
-import { ConfigError } from "@mlzero/config";
 import { UnauthenticatedError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
+import { openReloadableFile } from "./reloadable-file.js";
 
 /** Who is calling: the tenant every read and write of the call is scoped to. */
 export interface Authenticator {
@@ -107,52 +106,25 @@ export function parseBearerTokens(text: string): TokenEntry[] {
  * content); write the file whole (a rename) so no half-written file is read.
  */
 export async function openBearerTokenFile(options: BearerTokenFileOptions): Promise<Authenticator> {
-  const { file, logger } = options;
-  const checkEveryMs = options.checkEveryMs ?? 1_000;
-  const read = async () => {
-    const info = await stat(file);
-    const text = await readFile(file, "utf8");
-    return { version: versionOf(info), entries: parseBearerTokens(text) };
-  };
-  let current: Awaited<ReturnType<typeof read>>;
-  try {
-    current = await read();
-  } catch (error) {
-    throw new ConfigError(`invalid configuration: MLZERO_GATEWAY_TOKENS_FILE: ${file}: ${problem(error)}`);
-  }
-  logTokens(logger, current.entries, "tenant tokens loaded");
-  let checkedAt = Date.now();
-  let checking: Promise<void> | undefined;
-
-  async function refresh(): Promise<void> {
-    checkedAt = Date.now();
-    let version: string;
-    try {
-      version = versionOf(await stat(file));
-    } catch (error) {
-      logger.warn({ file, err: problem(error) }, "cannot look at the token file; the tokens in force stay");
-      return;
-    }
-    if (version === current.version) return;
-    try {
-      current = await read();
-      logTokens(logger, current.entries, "tenant tokens reloaded");
-    } catch (error) {
-      logger.error({ file, err: problem(error) }, "cannot reload the token file; the tokens in force stay");
-    }
-  }
+  const { logger } = options;
+  const tokens = await openReloadableFile({
+    file: options.file,
+    variable: "MLZERO_GATEWAY_TOKENS_FILE",
+    what: "token",
+    parse: parseBearerTokens,
+    onLoad: (entries, reloaded) => logTokens(logger, entries, reloaded ? "tenant tokens reloaded" : "tenant tokens loaded"),
+    logger,
+    ...(options.checkEveryMs === undefined ? {} : { checkEveryMs: options.checkEveryMs }),
+  });
 
   return {
     async tenantOf(metadata) {
-      if (Date.now() - checkedAt >= checkEveryMs) {
-        checking ??= refresh().finally(() => (checking = undefined));
-        await checking;
-      }
+      const entries = await tokens.current();
       const token = bearerToken(metadata);
       const digest = sha256(token);
       let tenant: string | undefined;
       // Every entry is compared, whatever matched: the time says nothing about which.
-      for (const entry of current.entries) {
+      for (const entry of entries) {
         if (timingSafeEqual(entry.digest, digest) && tenant === undefined) tenant = entry.tenant;
       }
       if (tenant === undefined) throw new UnauthenticatedError("the bearer token is not valid");
@@ -174,19 +146,8 @@ function sha256(text: string): Buffer {
   return createHash("sha256").update(text, "utf8").digest();
 }
 
-function versionOf(info: { mtimeMs: number; size: number; ino: number; dev: number }): string {
-  return `${info.mtimeMs}:${info.size}:${info.ino}:${info.dev}`;
-}
-
 function logTokens(logger: Logger, entries: TokenEntry[], message: string): void {
   const tenants = [...new Set(entries.map((entry) => entry.tenant))].sort();
   if (entries.length === 0) logger.warn({ tokens: 0 }, `${message}: the file names no token, every call is refused`);
   else logger.info({ tokens: entries.length, tenants }, message);
-}
-
-/** An error for a log line: the parser's message (which never quotes a token), or the system error's code. */
-function problem(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code) return `cannot read the file (${code})`;
-  return error instanceof Error ? error.message : String(error);
 }

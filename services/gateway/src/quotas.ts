@@ -1,6 +1,5 @@
-import { readFile, stat } from "node:fs/promises";
-import { ConfigError } from "@mlzero/config";
 import type { Logger } from "@mlzero/logging";
+import { openReloadableFile } from "./reloadable-file.js";
 import { z } from "zod";
 
 /** What one tenant may hold; 0 is no limit. */
@@ -144,63 +143,21 @@ export interface QuotaFileOptions {
  * limits stop new starts at once and stop nothing that runs.
  */
 export async function openQuotaFile(options: QuotaFileOptions): Promise<Quotas> {
-  const { file, logger } = options;
+  const { logger } = options;
   const base = options.base ?? NO_QUOTAS;
-  const checkEveryMs = options.checkEveryMs ?? 1_000;
-  const read = async () => {
-    const info = await stat(file);
-    return { version: versionOf(info), policy: parseQuotas(await readFile(file, "utf8"), base) };
-  };
-  let current: Awaited<ReturnType<typeof read>>;
-  try {
-    current = await read();
-  } catch (error) {
-    throw new ConfigError(`invalid configuration: MLZERO_GATEWAY_QUOTAS_FILE: ${file}: ${problem(error)}`);
-  }
-  logger.info(describeQuotas(current.policy), "quotas loaded");
-  let checkedAt = Date.now();
-  let checking: Promise<void> | undefined;
-
-  async function refresh(): Promise<void> {
-    checkedAt = Date.now();
-    let version: string;
-    try {
-      version = versionOf(await stat(file));
-    } catch (error) {
-      logger.warn({ file, err: problem(error) }, "cannot look at the quota file; the quotas in force stay");
-      return;
-    }
-    if (version === current.version) return;
-    try {
-      current = await read();
-      logger.info(describeQuotas(current.policy), "quotas reloaded");
-    } catch (error) {
-      logger.error({ file, err: problem(error) }, "cannot reload the quota file; the quotas in force stay");
-    }
-  }
-
-  return {
-    async current() {
-      if (Date.now() - checkedAt >= checkEveryMs) {
-        checking ??= refresh().finally(() => (checking = undefined));
-        await checking;
-      }
-      return current.policy;
-    },
-  };
+  const policy = await openReloadableFile({
+    file: options.file,
+    variable: "MLZERO_GATEWAY_QUOTAS_FILE",
+    what: "quota",
+    parse: (text) => parseQuotas(text, base),
+    onLoad: (loaded, reloaded) => logger.info(describeQuotas(loaded), reloaded ? "quotas reloaded" : "quotas loaded"),
+    logger,
+    ...(options.checkEveryMs === undefined ? {} : { checkEveryMs: options.checkEveryMs }),
+  });
+  return { current: () => policy.current() };
 }
 
 /** The limits for a log line. */
 export function describeQuotas(policy: QuotaPolicy): Record<string, unknown> {
   return { defaults: policy.defaults, tenants: Object.fromEntries(policy.tenants), total: policy.total };
-}
-
-function versionOf(info: { mtimeMs: number; size: number; ino: number; dev: number }): string {
-  return `${info.mtimeMs}:${info.size}:${info.ino}:${info.dev}`;
-}
-
-function problem(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code) return `cannot read the file (${code})`;
-  return error instanceof Error ? error.message : String(error);
 }
