@@ -4,10 +4,17 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TaskService } from "@mlzero/proto";
-import { RpcError, checkHealth, clientTransportFromEnv, createClient } from "@mlzero/rpc";
+import { RpcError, clientTransportFromEnv, createClient } from "@mlzero/rpc";
 import { generateTestCertificates, type TestCertificates } from "@mlzero/rpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runServiceToExit, serviceBaseEnv, spawnServiceProcess, type ServiceProcess } from "../support/cluster-harness.js";
+import {
+  killServiceProcess,
+  runServiceToExit,
+  serviceBaseEnv,
+  spawnServiceProcess,
+  waitUntilServing,
+  type ServiceProcess,
+} from "../support/cluster-harness.js";
 import { freePort } from "../cli/cli-helpers.js";
 
 // The gateway's main as its own process, configured as a platform runs it:
@@ -64,20 +71,11 @@ beforeAll(async () => {
     MLZERO_TLS_CLIENT_CA: certs.caCert,
   };
   gateway = spawnServiceProcess("gateway", env);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const health = await checkHealth(address, "", 1_000, clientTransportFromEnv(tls)).catch(() => "");
-    if (health === "SERVING") break;
-    if (Date.now() > deadline) throw new Error(`the gateway did not serve\n${gateway.output()}`);
-    await sleep(200);
-  }
+  await waitUntilServing(gateway, address, clientTransportFromEnv(tls));
 });
 
 afterAll(async () => {
-  if (gateway && gateway.child.exitCode === null) {
-    gateway.child.kill("SIGKILL");
-    await gateway.closed;
-  }
+  await killServiceProcess(gateway);
   await rm(dir, { recursive: true, force: true });
 });
 

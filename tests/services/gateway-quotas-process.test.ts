@@ -1,11 +1,17 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { TaskService, TaskState } from "@mlzero/proto";
-import { RpcError, checkHealth, createClient } from "@mlzero/rpc";
+import { RpcError, createClient } from "@mlzero/rpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runServiceToExit, serviceBaseEnv, spawnServiceProcess, type ServiceProcess } from "../support/cluster-harness.js";
+import {
+  killServiceProcess,
+  runServiceToExit,
+  serviceBaseEnv,
+  spawnServiceProcess,
+  waitUntilServing,
+  type ServiceProcess,
+} from "../support/cluster-harness.js";
 import { freePort } from "../cli/cli-helpers.js";
 
 // The gateway's main as its own process with quotas from a file over the
@@ -35,19 +41,11 @@ beforeAll(async () => {
     MLZERO_TENANT_MAX_RUNNING_TASKS: "5",
   };
   gateway = spawnServiceProcess("gateway", env);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if ((await checkHealth(address, "", 1_000).catch(() => "")) === "SERVING") break;
-    if (Date.now() > deadline) throw new Error(`the gateway did not serve\n${gateway.output()}`);
-    await sleep(200);
-  }
+  await waitUntilServing(gateway, address);
 });
 
 afterAll(async () => {
-  if (gateway && gateway.child.exitCode === null) {
-    gateway.child.kill("SIGKILL");
-    await gateway.closed;
-  }
+  await killServiceProcess(gateway);
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -142,6 +142,27 @@ export function spawnServiceProcess(name: ServiceName, env: NodeJS.ProcessEnv, o
   return { name, child, output: () => output, stderr: () => stderr, closed };
 }
 
+/** Waits until a spawned service answers SERVING at `address` (over `transport`, e.g. TLS), at most `timeoutMs`. */
+export async function waitUntilServing(
+  service: ServiceProcess,
+  address: string,
+  transport?: Parameters<typeof checkHealth>[3],
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await checkHealth(address, "", 1_000, transport).catch(() => "")) !== "SERVING") {
+    if (Date.now() > deadline) throw new Error(`${service.name} did not serve\n${service.output()}`);
+    await sleep(200);
+  }
+}
+
+/** Kills a spawned service that still runs, and waits for it to exit. */
+export async function killServiceProcess(service: ServiceProcess | undefined): Promise<void> {
+  if (!service || service.child.exitCode !== null) return;
+  service.child.kill("SIGKILL");
+  await service.closed;
+}
+
 /**
  * Starts a service with a configuration it should reject and waits for it
  * to exit (at most `timeoutMs`, then it is killed and this rejects).
