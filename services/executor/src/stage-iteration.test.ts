@@ -1,11 +1,14 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { create } from "@bufbuild/protobuf";
+import { ProgramSchema } from "@mlzero/proto";
+import { taskWorkspace } from "@mlzero/workspace";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readExitStatus, readLaunches } from "./run-record.js";
-import { launcherScript } from "./stage-iteration.js";
+import { launcherScript, stageIteration } from "./stage-iteration.js";
 
 const label = { launchId: "6f1c0c52-launch", candidateId: "iter-001-lightgbm" };
 
@@ -52,5 +55,19 @@ describe("launcherScript", () => {
   it("reads a program a signal ended as that signal", async () => {
     await runLauncher("sh -c 'kill -KILL $$'");
     expect(await readExitStatus(dir)).toMatchObject({ exitCode: -1, signal: "SIGKILL" });
+  });
+});
+
+describe("stageIteration", () => {
+  it("leaves a clean, complete folder when two executors stage the same iteration at once", async () => {
+    const workspace = taskWorkspace(dir, "acme", "task-1");
+    const program = create(ProgramSchema, { code: "print('hi')\n", launcher: "python main.py" });
+    for (let round = 0; round < 50; round++) {
+      const [first] = await Promise.all([stageIteration(workspace, 1, program, label), stageIteration(workspace, 1, program, label)]);
+      await writeFile(path.join(first.outputsDir, "stale.csv"), "left by the last run\n");
+    }
+    await stageIteration(workspace, 1, program, label);
+    expect((await readdir(workspace.iterationDir(1))).sort()).toEqual(["main.py", "outputs", "run.sh", "tmp"]);
+    expect(await readdir(path.join(workspace.iterationDir(1), "outputs"))).toEqual([]);
   });
 });

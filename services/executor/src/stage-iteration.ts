@@ -34,6 +34,9 @@ export interface LaunchLabel {
  * iteration left (outputs, logs, exit status, scratch) is removed first, so a
  * new launch runs from a clean slate. The run record and launches.log are
  * kept: they are the history of the folder. The input folder is never written.
+ * Two executors may stage the same iteration at once (both took the same
+ * request while the run record said "launching"): every step is idempotent,
+ * so whichever removes last also creates last.
  */
 export async function stageIteration(
   workspace: TaskWorkspace,
@@ -57,7 +60,7 @@ export async function stageIteration(
       rm(stale, { recursive: true, force: true }),
     ),
   );
-  await Promise.all([mkdir(staged.outputsDir), mkdir(staged.scratchDir)]);
+  await Promise.all([mkdir(staged.outputsDir, { recursive: true }), mkdir(staged.scratchDir, { recursive: true })]);
   await writeFile(path.join(dir, ITERATION_FILES.program), program.code);
   await writeFile(path.join(dir, ITERATION_FILES.launcher), launcherScript(program.launcher, label));
   return staged;

@@ -263,7 +263,7 @@ export function createKubernetesRunner(options: KubernetesRunnerOptions): Kubern
       const record = this.record!;
       await stageIteration(request.workspace, request.iteration, request.program, record);
       // Sticky and open to the program's user: it can add files, not replace the executor's.
-      await Promise.all([chmod(this.dir, 0o1777), chmod(path.join(this.dir, OUTPUTS_DIR), 0o1777)]);
+      await Promise.all([chmod(this.dir, 0o1777), chmodUnlessRestaged(path.join(this.dir, OUTPUTS_DIR), 0o1777)]);
       // Mounted read-only into the pod: made here, so the kubelet need not create it on the volume.
       await mkdir(request.workspace.derivedDir, { recursive: true });
       const job = buildJob(settings, {
@@ -580,4 +580,16 @@ export function createKubernetesRunner(options: KubernetesRunnerOptions): Kubern
 
 function statusOf(error: unknown): number | undefined {
   return error instanceof ApiException ? error.code : undefined;
+}
+
+/**
+ * chmod, except when another executor staging the same iteration has just
+ * removed the folder: it recreates the folder and sets the mode itself.
+ */
+async function chmodUnlessRestaged(folder: string, mode: number): Promise<void> {
+  try {
+    await chmod(folder, mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
 }
