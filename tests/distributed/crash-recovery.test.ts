@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { TaskService, TaskState } from "@mlzero/proto";
+import { FailureCategory, TaskService, TaskState } from "@mlzero/proto";
 import { createClient } from "@mlzero/rpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { processesUnder, startKafkaCluster, type KafkaCluster, type ServiceName } from "../support/cluster-harness.js";
@@ -17,6 +17,7 @@ import {
   waitFinished,
   waitProgramRunning,
   waitTask,
+  type CompletedOnceOptions,
   type TaskAccount,
   type TaskClient,
 } from "../support/task-checks.js";
@@ -66,7 +67,11 @@ const programRunning = (taskId: string) => waitProgramRunning(kafka!.cluster.wor
 const stillRunning = (taskId: string) => !programEnded(kafka!.cluster.workspaceRoot, taskId);
 
 /** Runs one task through `crash` (which kills and restarts a service) and checks it completed with nothing lost or repeated. */
-async function crashCase(victim: ServiceName, crash: (taskId: string) => Promise<void>): Promise<TaskAccount> {
+async function crashCase(
+  victim: ServiceName,
+  crash: (taskId: string) => Promise<void>,
+  options: CompletedOnceOptions = {},
+): Promise<TaskAccount> {
   const { cluster } = kafka!;
   const starts = cluster.starts(victim);
   const started = Date.now();
@@ -80,7 +85,7 @@ async function crashCase(victim: ServiceName, crash: (taskId: string) => Promise
   const explain = `${describeAccount(account)}\n${cluster.report()}`;
   console.info(`crash of ${victim}: ${((Date.now() - started) / 1000).toFixed(1)} s to ${TaskState[task.state]}`);
 
-  expectCompletedOnce(account, explain);
+  expectCompletedOnce(account, explain, options);
   return account;
 }
 
@@ -129,6 +134,26 @@ describe("kill -9 of each service in the middle of a task", () => {
       await cluster.start("executor");
     });
     expect(cluster.logTail("executor", 400)).toContain("took over a run left by a previous executor");
+  }, 150_000);
+
+  it("executor and its program together, as when their machine fails: that iteration alone runs again", async () => {
+    const { cluster } = kafka!;
+    const account = await crashCase(
+      "executor",
+      async (taskId) => {
+        await programRunning(taskId);
+        const running = processesUnder(path.join(cluster.workspaceRoot, "default", taskId));
+        expect(running.length, "the program's processes").toBeGreaterThan(0);
+        await cluster.kill("executor");
+        for (const pid of running) process.kill(pid, "SIGKILL");
+        await eventually("the program to be gone", () => processesUnder(path.join(cluster.workspaceRoot, "default", taskId)).length === 0);
+        await cluster.start("executor");
+      },
+      { relaunched: 1 },
+    );
+    // The relaunch's result is the one analysed: no failure for the lost run.
+    expect(account.task.iterations[0]).toMatchObject({ iteration: 1, failure: FailureCategory.NONE });
+    expect(cluster.logTail("executor", 400)).toContain("launched again in its iteration folder");
   }, 150_000);
 
   it("analyzer, so that the program's result is published while it is down", async () => {

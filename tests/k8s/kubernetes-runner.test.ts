@@ -294,6 +294,34 @@ describe("Kubernetes runner against a real API server", () => {
     expect((await node.job(namespace, jobs[0]!.metadata!.name!)).metadata?.uid).toBe(jobs[0]!.metadata?.uid);
   });
 
+  it("goes on when the program's node is lost: the Job replaces the pod, and the run reports the replacement's outcome once", async () => {
+    const runner = await startRunner();
+    const handle = await runner.start(request());
+    const dir = request().workspace.iterationDir(1);
+    const job = await node.job(namespace, jobName("acme", "task-1", 1));
+    const lost = await node.startPod(job);
+    await node.setContainerState(lost, { running: { startedAt: new Date() } }, "Running");
+    node.setLog(lost, "loading data\n");
+    await node.losePod(lost);
+    let settled = false;
+    void handle.result.finally(() => (settled = true));
+    // The Job's podFailurePolicy ignores the disruption: its controller starts a replacement, and the run is not over.
+    await sleep(1_000);
+    expect(settled).toBe(false);
+    const replacement = await node.startPod(job, 2);
+    await node.setContainerState(replacement, { running: { startedAt: new Date() } }, "Running");
+    node.setLog(replacement, "loading data\nvalidation score: 0.88\n");
+    await writeFile(path.join(dir, "outputs", "predictions.csv"), "id,label\n1,yes\n");
+    await node.setContainerState(replacement, { terminated: { exitCode: 0, reason: "Completed" } }, "Succeeded");
+    await node.finishJob(job, { type: "Complete" });
+
+    const result = await handle.result;
+    expect(result).toMatchObject({ exitCode: 0, interrupted: false, platformFailure: PlatformFailure.UNSPECIFIED });
+    expect(result.stdoutTail).toContain("validation score: 0.88");
+    expect(result.outputFiles).toEqual(["predictions.csv"]);
+    expect(await node.jobs(namespace)).toHaveLength(1);
+  });
+
   it("refuses to adopt a Job of the same name with another spec", async () => {
     const runner = await startRunner();
     const name = jobName("acme", "task-1", 1);

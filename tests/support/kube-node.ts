@@ -117,22 +117,26 @@ export class KubeNode {
     return (await this.batch.listNamespacedJob({ namespace })).items;
   }
 
-  /** Creates the Job's pod from its template, scheduled to this node, as the Job controller and scheduler would. */
-  async startPod(job: V1Job): Promise<V1Pod> {
+  /**
+   * Creates the Job's pod from its template, scheduled to this node, as the
+   * Job controller and scheduler would; `attempt` > 1 names a replacement.
+   */
+  async startPod(job: V1Job, attempt = 1): Promise<V1Pod> {
     const name = job.metadata!.name!;
     const template = job.spec!.template;
     const pod = await this.core.createNamespacedPod({
       namespace: job.metadata!.namespace!,
       body: {
         metadata: {
-          name: `${name}-pod`,
+          name: attempt > 1 ? `${name}-pod-${attempt}` : `${name}-pod`,
           labels: { ...template.metadata?.labels, "batch.kubernetes.io/job-name": name, "job-name": name },
           ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name, uid: job.metadata!.uid!, controller: true }],
         },
         spec: { ...template.spec!, nodeName: this.nodeName },
       },
     });
-    await this.setJobStatus(job, { startTime: new Date(), active: 1, ready: 0, terminating: 0 });
+    // The Job's start time is set once, by its first pod: a replacement leaves it.
+    await this.setJobStatus(job, { ...(attempt === 1 && { startTime: new Date() }), active: 1, ready: 0, terminating: 0 });
     return pod;
   }
 
@@ -144,6 +148,35 @@ export class KubeNode {
       phase,
       containerStatuses: [
         { name: container.name, image: container.image!, imageID: "", ready: Boolean(state.running), restartCount: 0, state },
+      ],
+    };
+    await this.core.replaceNamespacedPodStatus({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, body: current });
+  }
+
+  /**
+   * The pod's node is lost: the control plane marks the pod as disrupted
+   * (DisruptionTarget, as the taint manager does when it evicts the pods of
+   * an unreachable node) and failed, its program killed.
+   */
+  async losePod(pod: V1Pod): Promise<void> {
+    const current = await this.core.readNamespacedPod({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name! });
+    const container = current.spec!.containers[0]!;
+    const now = new Date();
+    current.status = {
+      phase: "Failed",
+      conditions: [
+        { type: "DisruptionTarget", status: "True", reason: "DeletionByTaintManager", lastTransitionTime: now },
+        { type: "Ready", status: "False", lastTransitionTime: now },
+      ],
+      containerStatuses: [
+        {
+          name: container.name,
+          image: container.image!,
+          imageID: "",
+          ready: false,
+          restartCount: 0,
+          state: { terminated: { exitCode: 137, reason: "Error", finishedAt: now } },
+        },
       ],
     };
     await this.core.replaceNamespacedPodStatus({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, body: current });

@@ -243,11 +243,17 @@ export interface CompletedOnceOptions {
    * at a time keeps the strict check.
    */
   lastStepsMayFollowFinish?: boolean;
+  /**
+   * An iteration whose run was lost with its machine: its program was
+   * launched twice; the gateway shows each of its steps once.
+   */
+  relaunched?: number;
 }
 
 /**
  * The task succeeded with nothing lost or repeated: each iteration the
- * gateway reports launched its program exactly once (launches.log) and left
+ * gateway reports launched its program exactly once (launches.log; twice for
+ * the one `relaunched`) and left
  * its episode in memory, no other iteration ran, and the Watch replay is
  * numbered without gaps, holds every stage of every iteration once, and ends
  * in success with a predictions file.
@@ -257,7 +263,10 @@ export function expectCompletedOnce(account: TaskAccount, explain: string, optio
   expect(task.state, explain).toBe(TaskState.SUCCEEDED);
   const iterations = task.iterations.map((item) => item.iteration);
   expect(iterations.length, explain).toBeGreaterThan(0);
-  expect(Object.fromEntries(account.launches), explain).toEqual(Object.fromEntries(iterations.map((iteration) => [iteration, 1])));
+  const launches = (iteration: number) => (iteration === options.relaunched ? 2 : 1);
+  expect(Object.fromEntries(account.launches), explain).toEqual(
+    Object.fromEntries(iterations.map((iteration) => [iteration, launches(iteration)])),
+  );
   expect(
     account.episodes.map((episode) => episode.iteration).sort((a, b) => a - b),
     explain,

@@ -38,8 +38,10 @@ export interface ExecutorModule extends ServiceModule {
   /**
    * Takes over the runs recorded under the workspace root and not yet
    * reported (a previous executor process died while they ran or before it
-   * reported them): adopts the live ones, reports the ended ones, and reports
-   * a run whose process vanished without an exit status as interrupted.
+   * reported them): adopts the live ones, reports the ended ones, and
+   * launches again a run whose process tree vanished without an exit status
+   * (lost with its machine; the runner decides how often, then reports it
+   * as interrupted).
    * Resolves once every run is taken over (not ended); runs once however
    * often it is called.
    */
@@ -139,6 +141,13 @@ export function createExecutorModule(options: ExecutorModuleOptions): ExecutorMo
         }
       }
       const handle = await runner.start(requestFor(runEvent));
+      if (handle.launched && (recorded?.state === "launching" || recorded?.state === "running")) {
+        // A run a previous executor recorded: never started, or lost (its process tree gone with no exit status).
+        logger.warn(
+          { taskId: envelope.taskId, tenant: envelope.tenant, iteration: envelope.iteration, recordedState: recorded.state },
+          "recorded run not running: launched again in its iteration folder",
+        );
+      }
       if (handle.reported) {
         handling.delete(key);
         return;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -90,6 +90,21 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** Processes whose process group is `leader`'s. */
+function processesInGroup(leader: number): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) === leader;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 describe("a run outlives its runner", () => {
   it("is adopted while it runs, not run again, and reports the program's own exit status", async () => {
     const first = runner();
@@ -144,20 +159,79 @@ describe("a run outlives its runner", () => {
     expect(await readLaunches(dir)).toHaveLength(1);
   });
 
-  it("reports a run whose process vanished without an exit status as interrupted", async () => {
+  it("launches a lost run again, once, from a clean slate in the same folder", async () => {
     const first = runner();
     await first.start(request(waitingProgram(0)));
     await startedRunning();
     first.detach();
-    // The whole run dies at once, launcher included (a machine restart would do the same).
+    // The whole run dies at once, launcher included, as when its machine fails.
+    await writeFile(path.join(dir, "outputs", "partial.csv"), "left by the lost run\n");
+    const lost = (await readRunRecord(dir))!;
+    process.kill(-lost.process!.pid, "SIGKILL");
+    await until(() => !processAlive(lost.process!.pid));
+
+    const relaunched = await runner().start(request(waitingProgram(0)));
+    expect(relaunched.launched).toBe(true);
+    await startedRunning();
+    await writeFile(path.join(dir, "go"), "");
+    const result = await relaunched.result;
+    expect(result.interrupted).toBe(false);
+    expect(result.exitCode).toBe(0);
+    expect(result.outputFiles).toEqual(["result.csv"]);
+    const launches = await readLaunches(dir);
+    expect(launches.map((launch) => launch.launchId)).toEqual([lost.launchId, relaunched.startId()]);
+    expect(await readRunRecord(dir)).toMatchObject({ relaunches: 1, state: "finished" });
+  });
+
+  it("kills what a lost launcher left running before it launches again", async () => {
+    const first = runner();
+    await first.start(request(waitingProgram(0)));
+    await startedRunning();
+    first.detach();
+    // Only the launcher dies: its program, orphaned, would otherwise run beside the relaunch.
+    const leader = (await readRunRecord(dir))!.process!.pid;
+    const orphans = processesInGroup(leader).filter((pid) => pid !== leader);
+    expect(orphans.length).toBeGreaterThan(0);
+    process.kill(leader, "SIGKILL");
+    await until(() => !processAlive(leader));
+
+    const relaunched = await runner().start(request(waitingProgram(0)));
+    expect(relaunched.launched).toBe(true);
+    expect(orphans.filter(processAlive)).toEqual([]);
+    await writeFile(path.join(dir, "go"), "");
+    expect((await relaunched.result).exitCode).toBe(0);
+  });
+
+  it("reports a run lost past its relaunches as interrupted", async () => {
+    const first = createLocalRunner({ pythonBin, memorySampleIntervalMs: 50, killGraceMs: 500, relaunchesOfLostRuns: 0 });
+    runners.push(first);
+    await first.start(request(waitingProgram(0)));
+    await startedRunning();
+    first.detach();
     const leader = (await readRunRecord(dir))!.process!.pid;
     process.kill(-leader, "SIGKILL");
     await until(() => !processAlive(leader));
 
-    const result = await (await runner().start(request(waitingProgram(0)))).result;
+    const second = createLocalRunner({ pythonBin, memorySampleIntervalMs: 50, killGraceMs: 500, relaunchesOfLostRuns: 0 });
+    runners.push(second);
+    const result = await (await second.start(request(waitingProgram(0)))).result;
     expect(result.interrupted).toBe(true);
     expect(result.exitCode).toBe(-1);
     expect(result.stderrTail).toContain(INTERRUPTED_MESSAGE);
+    expect(await readLaunches(dir)).toHaveLength(1);
+  });
+
+  it("reports a lost run it has no program for as interrupted", async () => {
+    const first = runner();
+    await first.start(request(waitingProgram(0)));
+    await startedRunning();
+    first.detach();
+    const leader = (await readRunRecord(dir))!.process!.pid;
+    process.kill(-leader, "SIGKILL");
+    await until(() => !processAlive(leader));
+
+    const result = await (await runner().adopt(dir))!.result;
+    expect(result.interrupted).toBe(true);
     expect(await readLaunches(dir)).toHaveLength(1);
   });
 

@@ -67,6 +67,14 @@ export interface LocalRunnerOptions {
    * its time limit starts when it is launched.
    */
   maxConcurrentRuns?: number;
+  /**
+   * How often a lost run is launched again (default 1). Lost: its whole
+   * process tree vanished while no runner watched it, leaving no exit status
+   * and no stop the executor decided, as when its machine fails or restarts.
+   * It runs again in the same iteration folder, from a clean slate; past
+   * this many relaunches it is reported as interrupted.
+   */
+  relaunchesOfLostRuns?: number;
 }
 
 /** The local runner, with what tests need beyond {@link ProgramRunner}. */
@@ -142,6 +150,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
     defaultTimeLimitMs: options.defaultTimeLimitMs ?? 3_600_000,
     defaultMemoryLimitBytes: options.defaultMemoryLimitBytes ?? 8 * 1024 ** 3,
     maxConcurrentRuns: options.maxConcurrentRuns ?? 0,
+    relaunchesOfLostRuns: options.relaunchesOfLostRuns ?? 1,
     slots: new RunSlots(options.maxConcurrentRuns ?? 0),
   };
   // Runs this runner watches, by folder (one run per iteration folder at a
@@ -183,7 +192,7 @@ export function createLocalRunner(options: LocalRunnerOptions): LocalRunner {
         if (record && record.candidateId === request.program.candidateId && record.programSha256 === sha) {
           if (record.state === "finished" || record.state === "reported") return run.alreadyEnded(record);
           if (await run.adopt(record, request)) return run.handle(false, request);
-          // Recorded but never started (the executor died before spawning): start it now.
+          // Recorded but never started (the executor died before spawning), or lost: start it now.
           await run.launch(request);
           return run.handle(true, request);
         }
@@ -300,6 +309,8 @@ class WatchedRun {
   private onProgress: RunRequest["onProgress"];
   /** Waiting for a free slot: spawned later. */
   private queued = false;
+  /** Launches of this program lost before the next one (recorded with it). */
+  private relaunches = 0;
   private markStarted!: () => void;
   /** Resolves once the program runs (or ran): spawned here, or adopted. */
   private readonly started = new Promise<void>((resolve) => (this.markStarted = resolve));
@@ -381,7 +392,8 @@ class WatchedRun {
 
   /**
    * Takes over a recorded run: watches it while its launcher lives, or
-   * records how it ended. False when it was recorded but never started.
+   * records how it ended. False when it is to be launched (again): recorded
+   * but never started, or lost and `request` has the program to relaunch.
    */
   async adopt(record: RunRecord, request: RunRequest | undefined): Promise<boolean> {
     this.record = { ...record };
@@ -390,9 +402,16 @@ class WatchedRun {
       const launched = (await readLaunches(this.dir)).some((launch) => launch.launchId === record.launchId);
       if (!launched && record.state === "launching") return false;
       // Started, and gone before anyone recorded its identity.
+      if (request && (await this.mayRelaunch())) return false;
       this.markStarted();
       void this.finish(undefined, undefined);
       return true;
+    }
+    if (request && !(await isAlive(identity)) && (await this.mayRelaunch())) {
+      // Whatever the lost run left (a child the launcher's death orphaned) must not run beside its relaunch.
+      await this.terminate();
+      this.termination = undefined;
+      return false;
     }
     // Running already: it holds a slot, over the limit if need be.
     void this.ended.finally(this.settings.slots.occupy());
@@ -404,6 +423,19 @@ class WatchedRun {
     }
     if (request?.onProgress) this.onProgress = request.onProgress;
     void this.follow(identity, undefined);
+    return true;
+  }
+
+  /**
+   * True when the recorded run was lost (no exit status, no stop of ours)
+   * and has relaunches left; its relaunch is then recorded as one more.
+   */
+  private async mayRelaunch(): Promise<boolean> {
+    const record = this.record!;
+    if (record.stopReason || (await readExitStatus(this.dir))) return false;
+    const relaunches = (record.relaunches ?? 0) + 1;
+    if (relaunches > this.settings.relaunchesOfLostRuns) return false;
+    this.relaunches = relaunches;
     return true;
   }
 
@@ -436,6 +468,7 @@ class WatchedRun {
       launchedAtMs: now,
       deadlineAtMs: now + this.timeLimitMs(request),
       context: request.context ? Buffer.from(request.context).toString("base64") : undefined,
+      relaunches: this.relaunches || undefined,
     };
   }
 

@@ -58,6 +58,8 @@ export interface RunRecord {
   reportId?: string;
   /** What the caller keeps with the run to report it after a restart (the executor module: its CodeGenerated). */
   context?: string;
+  /** How many launches of this program were lost before this one (local runs relaunch a lost run). */
+  relaunches?: number;
 }
 
 /** Which program a record is about: its code and launcher. */

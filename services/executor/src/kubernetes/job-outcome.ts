@@ -107,9 +107,19 @@ export function jobOutcome(job: V1Job, pods: V1Pod[]): JobOutcome | undefined {
   return undefined;
 }
 
-/** The pod the program runs (or ran) in that a log can be read from: scheduled to a node. */
+/**
+ * The pod the program runs (or ran) in that a log can be read from:
+ * scheduled to a node, and not one a disruption (a lost node, an eviction)
+ * ended, which the Job replaces. Creation times have one-second resolution,
+ * so newest first alone cannot tell a replacement from the pod it replaced.
+ */
 export function podWithLog(pods: V1Pod[]): V1Pod | undefined {
-  return pods.find((pod) => pod.spec?.nodeName);
+  const scheduled = pods.filter((pod) => pod.spec?.nodeName);
+  return scheduled.find((pod) => !disrupted(pod)) ?? scheduled[0];
+}
+
+function disrupted(pod: V1Pod): boolean {
+  return (pod.status?.conditions ?? []).some((condition) => condition.type === "DisruptionTarget" && condition.status === "True");
 }
 
 function timeOf(value: Date | string | undefined): number {
