@@ -108,9 +108,9 @@ function waitingProgram(code: number): string {
   ].join("\n");
 }
 
-async function until(test: () => boolean, timeoutMs = 15_000): Promise<void> {
+async function until(test: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!test()) {
+  while (!(await test())) {
     if (Date.now() > end) throw new Error("condition not met in time");
     await sleep(20);
   }
@@ -182,21 +182,27 @@ describe("executor module across a crash", () => {
     expect(await readLaunches(dir)).toHaveLength(1);
   });
 
-  it("reports at start a run whose process vanished as interrupted", async () => {
+  it("launches again at start a run whose process tree vanished, and reports the relaunch once", async () => {
     const first = await startExecutor();
     await first.bus.publish("CodeGenerated", codeGenerated(waitingProgram(0)));
     await programStarted();
     await crash(first);
-    const leader = (await readRunRecord(dir))!.process!.pid;
-    process.kill(-leader, "SIGKILL");
+    // The executor and its program die together, as when their machine fails.
+    const lost = (await readRunRecord(dir))!;
+    process.kill(-lost.process!.pid, "SIGKILL");
     await sleep(300);
 
     const second = await startExecutor();
     await second.module.start();
+    await until(async () => (await readLaunches(dir)).length === 2);
+    await writeFile(path.join(dir, "go"), "");
     await until(() => second.finished.length > 0);
-    expect(second.finished[0]!.result).toMatchObject({ interrupted: true, exitCode: -1 });
-    expect(second.finished[0]!.result?.stderrTail).toMatch(/the run was interrupted/);
-    expect(await readLaunches(dir)).toHaveLength(1);
+    await sleep(200);
+    await second.bus.whenIdle();
+    expect(second.finished).toHaveLength(1);
+    expect(second.finished[0]!.result).toMatchObject({ interrupted: false, exitCode: 0 });
+    expect(second.started.map((event) => event.envelope?.eventId)).toEqual([(await readRunRecord(dir))!.launchId]);
+    expect((await readLaunches(dir)).map((launch) => launch.launchId)[0]).toBe(lost.launchId);
   });
 
   it("re-reports with the same event id and result when it died between publishing and recording the report", async () => {
