@@ -5,7 +5,9 @@ import { Writable } from "node:stream";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { EventBus } from "@mlzero/bus";
 import { createKafkaBus } from "@mlzero/bus-kafka";
+import { readAllRecords } from "@mlzero/bus-kafka/testing";
 import { startEmbeddedSystem, type EmbeddedSystem } from "@mlzero/cli";
+import { openBearerTokenFile } from "@mlzero/gateway";
 import { createLogger, createSilentLogger, type Logger } from "@mlzero/logging";
 import { TaskService, TaskState } from "@mlzero/proto";
 import { createClient } from "@mlzero/rpc";
@@ -29,8 +31,8 @@ import { eventually, waitFinished } from "../support/task-checks.js";
 // bearer token, on the in-process bus and then on Kafka: the /metrics
 // endpoint serves every family with the task's samples (a real HTTP scrape,
 // parsed), the trace started by the caller runs through every service's
-// handler spans, and the captured logs carry task and tenant ids and no
-// credential nor data value.
+// handler spans, the captured logs carry task and tenant ids and no
+// credential nor data value, and no record on Kafka holds the token.
 
 const SECRET = "zq-secret-token-8c1f";
 const DATA_MARKER = "zqcellvalue";
@@ -97,12 +99,16 @@ interface Run {
 async function runTask(bus: EventBus | undefined): Promise<Run> {
   const { logger, text } = capturingLogger();
   const workspaceRoot = await mkdtemp(path.join(os.tmpdir(), "mlzero-obs-ws-"));
+  // The token is checked, so it passes through the gateway's authentication as a real one does.
+  const tokensFile = path.join(workspaceRoot, "tokens");
+  await writeFile(tokensFile, `${SECRET} default\n`);
   const system: EmbeddedSystem<EventBus> = await startEmbeddedSystem<EventBus>({
     workspaceRoot,
     pythonBin: path.join(REPO_ROOT, ".venv", "bin", "python"),
     logger,
     defaults: { maxIterations: 1, timeLimitSeconds: 300, iterationTimeLimitSeconds: 240, memoryLimitBytes: 4 * 1024 ** 3 },
     serveGrpc: true,
+    authenticator: await openBearerTokenFile({ file: tokensFile, logger }),
     ...(bus ? { bus } : {}),
   });
   const tasks = createClient(TaskService, system.addresses.gateway!, { metadata: { authorization: `Bearer ${SECRET}` } });
@@ -287,6 +293,13 @@ describe("observability of a task", () => {
         const after = await checkMetrics(run, before);
         checkTrace(run);
         checkLogs(run);
+        // Nor any record on any topic (events, task state), in its key, value or headers.
+        const records = await readAllRecords(broker!.brokers);
+        expect(records.some((record) => record.topic.startsWith("mlzero.") && record.key?.toString() === run.taskId)).toBe(true);
+        for (const record of records) {
+          const stored = [record.key?.toString("latin1"), record.value?.toString("latin1"), ...Object.values(record.headers)].join("\n");
+          expect(stored, record.topic).not.toContain(SECRET);
+        }
         const lag = after.samples.filter((sample) => sample.name === "mlzero_bus_consumer_lag");
         expect(lag.some((sample) => sample.labels.group === "analyzer" && sample.labels.topic === "mlzero.execution-finished.v1")).toBe(
           true,

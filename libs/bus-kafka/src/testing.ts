@@ -1,6 +1,7 @@
 import { EVENT_TYPES, type EventName } from "@mlzero/bus";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { EVENT_HEADERS } from "./kafka-headers.js";
+import { readTopicToEnd } from "./read-to-end.js";
 
 // Test helpers that need kafkajs, kept in the one package allowed to import it.
 
@@ -52,5 +53,42 @@ export async function publishRaw(brokers: string[], records: RawEventRecord[]): 
     return placements;
   } finally {
     await producer.disconnect();
+  }
+}
+
+/** One record as stored: its topic, key and value bytes, and headers (as UTF-8). */
+export interface StoredRecord {
+  topic: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+/**
+ * Every record of every topic on the brokers, as stored, up to each topic's
+ * end as of the call (internal topics left out): for tests that look at
+ * what the pipeline put on the wire, byte for byte.
+ */
+export async function readAllRecords(brokers: string[]): Promise<StoredRecord[]> {
+  const kafka = new Kafka({ clientId: "mlzero-test-read-all", brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const records: StoredRecord[] = [];
+    for (const topic of (await admin.listTopics()).filter((name) => !name.startsWith("__"))) {
+      await readTopicToEnd({
+        kafka,
+        admin,
+        topic,
+        groupPrefix: "mlzero-test-read-all",
+        eachMessage: (message) => {
+          const headers = Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value ?? "")]);
+          records.push({ topic, key: message.key, value: message.value, headers: Object.fromEntries(headers) });
+        },
+      });
+    }
+    return records;
+  } finally {
+    await admin.disconnect();
   }
 }
