@@ -37,7 +37,7 @@ fmt: ## Format the TypeScript and JSON sources (prettier)
 	@$(NPX) prettier --write --log-level warn "**/*.{ts,json}"
 
 .PHONY: test
-test: setup lint ## Set up, then run every test (unit, integration, end to end, Kafka, Kubernetes)
+test: setup lint ## Set up, then run every test (unit, integration, end to end, Kafka, Kubernetes, the dashboard in Chromium)
 	@scripts/kube.sh install
 	@$(NPX) vitest run
 
@@ -51,12 +51,18 @@ run: setup ## Run the bundled example end to end: make run [EXAMPLE=dir OUT=dir]
 	@$(NPX) mlzero run $(EXAMPLE) --out $(OUT)
 
 .PHONY: up
-up: setup ## Start a local cluster in the background: Kafka and each service as its own process (.run/)
+	@scripts/chromium.sh install
+up: setup ## Start a local cluster in the background: Kafka and each service as its own process (.run/); the dashboard on http://127.0.0.1:8080/
 	@scripts/cluster.sh up
 
 .PHONY: down
 down: ## Stop the local cluster: the services (SIGTERM, then SIGKILL), then Kafka
 	@scripts/cluster.sh down
+
+.PHONY: test-dashboard
+test-dashboard: setup ## The dashboard's tests: its HTTP API, and the page in headless Chromium (Debian's, installed once by scripts/chromium.sh)
+	@scripts/chromium.sh install
+	@$(NPX) vitest run services/gateway/src/dashboard tests/dashboard
 
 .PHONY: status
 status: ## Show which local cluster processes run and whether each answers its health check

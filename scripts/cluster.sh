@@ -20,6 +20,7 @@
 #                             perception 50052, memory 50053, coder 50054, executor 50055, analyzer 50056)
 #   MLZERO_CLUSTER_METRICS_PORT  when set, each service serves Prometheus /metrics from this port on, in the
 #                             same order (gateway = it, perception = it + 1, ...); unset: none (docs/observability.md)
+#   MLZERO_CLUSTER_DASHBOARD_PORT  the gateway's web dashboard on 127.0.0.1 (default 8080; 0: none)
 #   MLZERO_PYTHON             the executor's Python (default .venv/bin/python)
 #   MLZERO_LOG_LEVEL          the services' log level (default info)
 set -euo pipefail
@@ -32,6 +33,7 @@ kafka_port=${KAFKA_PORT:-9092}
 brokers=127.0.0.1:$kafka_port
 base_port=${MLZERO_CLUSTER_BASE_PORT:-50051}
 metrics_base=${MLZERO_CLUSTER_METRICS_PORT:-}
+dashboard_port=${MLZERO_CLUSTER_DASHBOARD_PORT:-8080}
 node=$repo/node_modules/.bin/node
 mlzero=("$node" "$repo/cli/dist/main.js")
 # In port order: gateway = base_port, perception = base_port + 1, ...
@@ -60,6 +62,8 @@ esac
 [[ $base_port =~ ^[0-9]+$ ]] && ((base_port > 0 && base_port + 5 < 65536)) || fail "MLZERO_CLUSTER_BASE_PORT must be a port number, got \"$base_port\""
 [[ -z $metrics_base ]] || { [[ $metrics_base =~ ^[0-9]+$ ]] && ((metrics_base > 0 && metrics_base + 5 < 65536)); } ||
   fail "MLZERO_CLUSTER_METRICS_PORT must be a port number, got \"$metrics_base\""
+[[ $dashboard_port =~ ^[0-9]+$ ]] && ((dashboard_port < 65536)) ||
+  fail "MLZERO_CLUSTER_DASHBOARD_PORT must be a port number (0: no dashboard), got \"$dashboard_port\""
 
 port_of() {
   local index
@@ -68,6 +72,7 @@ port_of() {
   done
 }
 pid_file() { echo "$run_dir/pids/$1.pid"; }
+dashboard_url() { echo "http://127.0.0.1:$dashboard_port/"; }
 log_file() { echo "$run_dir/logs/$1.log"; }
 
 # A live process, not a zombie waiting for init to reap it (a killed
@@ -108,6 +113,7 @@ service_env() {
       # Named, since with MLZERO_BUS=kafka the gateway would pick the Kafka store by default.
       echo "MLZERO_GATEWAY_STATE=$gateway_state"
       echo "MLZERO_GATEWAY_STATE_DIR=$run_dir/gateway"
+      echo "MLZERO_GATEWAY_DASHBOARD_PORT=$dashboard_port"
       ;;
     perception) printf '%s\n' "MLZERO_WORKSPACE_ROOT=$run_dir/workspace" "MLZERO_MEMORY_ADDRESS=$memory_address" ;;
     memory) echo "MLZERO_MEMORY_STORE_FILE=$run_dir/memory/store.json" ;;
@@ -190,6 +196,7 @@ cmd_up() {
   [[ $bus == kafka ]] && bus_text="Kafka at $brokers"
   say "up: 6 services on 127.0.0.1:$base_port-$((base_port + 5)), $bus_text; pids and logs in $run_dir"
   [[ $bus == inprocess ]] && say "with MLZERO_BUS=inprocess each service has its own bus: tasks are accepted but do not run"
+  ((dashboard_port > 0)) && say "dashboard: $(dashboard_url)"
   echo
   echo "  export MLZERO_GATEWAY_ADDRESS=$gateway; npx mlzero submit examples/churn --wait"
   echo
@@ -246,6 +253,9 @@ cmd_status() {
       all_up=1
     fi
   done
+  if ((dashboard_port > 0)) && running_pid gateway >/dev/null; then
+    echo "dashboard: $(dashboard_url)"
+  fi
   if [[ $bus == kafka || -d $run_dir/kafka ]]; then
     kafka status || all_up=1
   fi

@@ -2,7 +2,7 @@ import { createInProcessBus, type EventBus, type InProcessBus } from "@mlzero/bu
 import { analyzerOptionsFromEnv, createAnalyzerModule } from "@mlzero/analyzer";
 import { coderFromEnv, createCoderModule } from "@mlzero/coder";
 import { createExecutorModule, createLocalRunner } from "@mlzero/executor";
-import { createGatewayModule, createMemoryTaskStore, withTaskMetrics, type BudgetDefaults } from "@mlzero/gateway";
+import { createGatewayModule, createMemoryTaskStore, withTaskMetrics, type Authenticator, type BudgetDefaults } from "@mlzero/gateway";
 import type { Logger } from "@mlzero/logging";
 import { createMemoryModule, memoryHandlers, openMemories } from "@mlzero/memory";
 import { createPerceptionModule, perceptionAgentsFromEnv } from "@mlzero/perception";
@@ -35,6 +35,8 @@ export interface EmbeddedSystemOptions<B extends EventBus = InProcessBus> {
    * with the search's defaults.
    */
   env?: NodeJS.ProcessEnv;
+  /** Who a gateway call is from (bearer tokens → tenants); default: one tenant, "default", no authentication. */
+  authenticator?: Authenticator;
 }
 
 /** All six services in this process, wired over one bus (the in-process bus unless one was handed in). */
@@ -78,6 +80,7 @@ export async function startEmbeddedSystem<B extends EventBus = InProcessBus>(
     workspaceRoot,
     defaults: options.defaults,
     store: withTaskMetrics(createMemoryTaskStore()),
+    authenticator: options.authenticator,
   });
   const modules: ServiceModule[] = [
     gateway,

@@ -4,20 +4,11 @@ import { rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { InvalidInputError } from "@mlzero/errors";
+import { ARTIFACT_NAMES, LOG_STREAM_NAMES } from "@mlzero/gateway";
 import { ArtifactKind, LogStream } from "@mlzero/proto";
 import type { CliCommand } from "./cli-command.js";
 import { GATEWAY_FLAG, GATEWAY_USAGE, gatewayFrom, withGateway, type TaskClient } from "./gateway-client.js";
 import { oneTaskId, parseCommandLine } from "./task-options.js";
-
-const ARTIFACTS: Record<string, ArtifactKind> = {
-  predictions: ArtifactKind.PREDICTIONS,
-  program: ArtifactKind.PROGRAM,
-  report: ArtifactKind.REPORT_JSON,
-  "report-md": ArtifactKind.REPORT_MD,
-  logs: ArtifactKind.LOGS,
-};
-
-const STREAMS: Record<string, LogStream> = { stdout: LogStream.STDOUT, stderr: LogStream.STDERR };
 
 /** What GetArtifact is asked. */
 interface ArtifactRequest {
@@ -87,9 +78,11 @@ export const fetchCommand: CliCommand = {
 /** The GetArtifact request the flags ask for; iteration 0 for logs means "the latest". */
 function requestFrom(taskId: string, values: { artifact?: string; iteration?: string; stream?: string }): ArtifactRequest {
   const name = values.artifact?.trim() ?? "predictions";
-  const artifact = ARTIFACTS[name];
+  const artifact = ARTIFACT_NAMES.get(name);
   if (artifact === undefined) {
-    throw new InvalidInputError(`--artifact must be one of ${Object.keys(ARTIFACTS).join(", ")}, got ${JSON.stringify(values.artifact)}`);
+    throw new InvalidInputError(
+      `--artifact must be one of ${[...ARTIFACT_NAMES.keys()].join(", ")}, got ${JSON.stringify(values.artifact)}`,
+    );
   }
   const logs = artifact === ArtifactKind.LOGS;
   if (!logs && (values.iteration !== undefined || values.stream !== undefined)) {
@@ -103,7 +96,7 @@ function requestFrom(taskId: string, values: { artifact?: string; iteration?: st
     iteration = Number(values.iteration);
   }
   const streamName = values.stream?.trim() ?? "stdout";
-  const logStream = STREAMS[streamName];
+  const logStream = LOG_STREAM_NAMES.get(streamName);
   if (logStream === undefined) throw new InvalidInputError(`--stream must be stdout or stderr, got ${JSON.stringify(values.stream)}`);
   return { taskId, artifact, iteration, logStream: logs ? logStream : LogStream.UNSPECIFIED };
 }

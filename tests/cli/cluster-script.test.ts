@@ -7,7 +7,7 @@ import path from "node:path";
 import { checkHealth } from "@mlzero/rpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT, runCli, type CliResult } from "../support/run-cli.js";
-import { describeRun, portIsFree } from "./cli-helpers.js";
+import { describeRun, freePort, portIsFree } from "./cli-helpers.js";
 
 // scripts/cluster.sh's mechanics (make up / make down / make status) without
 // a broker: MLZERO_BUS=inprocess starts every service as its own background
@@ -42,6 +42,7 @@ async function freePortRange(): Promise<number> {
 describe("scripts/cluster.sh up, status and down", () => {
   let runDir: string;
   let basePort: number;
+  let dashboardPort: number;
   /** Every pid the script started, so afterAll can kill whatever a failing test left. */
   const seen = new Set<number>();
 
@@ -55,6 +56,7 @@ describe("scripts/cluster.sh up, status and down", () => {
           MLZERO_RUN_DIR: runDir,
           MLZERO_BUS: "inprocess",
           MLZERO_CLUSTER_BASE_PORT: String(basePort),
+          MLZERO_CLUSTER_DASHBOARD_PORT: String(dashboardPort),
           MLZERO_LOG_LEVEL: "warn",
         },
         stdio: ["ignore", "pipe", "pipe"],
@@ -82,6 +84,7 @@ describe("scripts/cluster.sh up, status and down", () => {
   beforeAll(async () => {
     runDir = await mkdtemp(path.join(os.tmpdir(), "mlzero-cluster-"));
     basePort = await freePortRange();
+    dashboardPort = await freePort();
   });
 
   afterAll(async () => {
@@ -95,6 +98,7 @@ describe("scripts/cluster.sh up, status and down", () => {
     const result = await cluster("up");
     expect(result.code, describeRun(result)).toBe(0);
     expect(result.stdout).toContain(`export MLZERO_GATEWAY_ADDRESS=${address("gateway")}; npx mlzero submit examples/churn --wait`);
+    expect(result.stdout).toContain(`cluster: dashboard: http://127.0.0.1:${dashboardPort}/`);
     const started = pids();
     expect(new Set(Object.values(started)).size).toBe(6);
     for (const name of SERVICES) {
@@ -109,6 +113,16 @@ describe("scripts/cluster.sh up, status and down", () => {
     const result = await runCli(["ls"], { env: { MLZERO_GATEWAY_ADDRESS: address("gateway") }, timeoutMs: 30_000 });
     expect(result.code, describeRun(result)).toBe(0);
     expect(result.stdout.trim()).toBe("no tasks");
+  });
+
+  it("the gateway serves the dashboard, and up and status say where", async () => {
+    const url = `http://127.0.0.1:${dashboardPort}/`;
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("<title>mlzero dashboard</title>");
+    expect(await (await fetch(new URL("api/tasks", url))).json()).toEqual({});
+    const status = await cluster("status");
+    expect(status.stdout).toContain(`dashboard: ${url}`);
   });
 
   it("up again starts nothing that is running", async () => {

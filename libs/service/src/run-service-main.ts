@@ -12,6 +12,8 @@ export interface ServiceMainContext {
   env: NodeJS.ProcessEnv;
   logger: Logger;
   bus: EventBus;
+  /** The interface the gRPC server binds (MLZERO_GRPC_HOST), for a service's other listeners to bind alike. */
+  host: string;
 }
 
 /**
@@ -69,7 +71,7 @@ export async function runServiceMain(
   }
   let module: ServiceModule;
   try {
-    module = await build({ env: process.env, logger, bus });
+    module = await build({ env: process.env, logger, bus, host: common.MLZERO_GRPC_HOST });
   } catch (error) {
     return exitOnConfigError(name, error);
   }

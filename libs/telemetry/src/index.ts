@@ -1,3 +1,4 @@
+export * from "./listen-http.js";
 export * from "./metrics.js";
 export * from "./metrics-server.js";
 export * from "./otlp-http-exporter.js";

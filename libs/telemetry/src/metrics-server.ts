@@ -1,6 +1,5 @@
-import { once } from "node:events";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenHttp } from "./listen-http.js";
 import { collectProcessMetrics, METRICS_CONTENT_TYPE, metricsText } from "./metrics.js";
 
 /** Options for {@link startMetricsServer}. */
@@ -37,17 +36,6 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       (error: unknown) => response.writeHead(500, { "content-type": "text/plain" }).end(`${String(error)}\n`),
     );
   });
-  server.listen(options.port, options.host);
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  const dialHost = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
-  return {
-    port,
-    url: `http://${dialHost.includes(":") ? `[${dialHost}]` : dialHost}:${port}/metrics`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+  const listener = await listenHttp(server, options.host, options.port);
+  return { port: listener.port, url: `${listener.origin}/metrics`, close: listener.close };
 }

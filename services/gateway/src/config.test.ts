@@ -76,3 +76,15 @@ describe("gateway config: access", () => {
     );
   });
 });
+
+describe("gateway config: the dashboard", () => {
+  it("serves none unless a port is given", () => {
+    expect(loadGatewayConfig(base).MLZERO_GATEWAY_DASHBOARD_PORT).toBeUndefined();
+    expect(loadGatewayConfig({ ...base, MLZERO_GATEWAY_DASHBOARD_PORT: "8080" }).MLZERO_GATEWAY_DASHBOARD_PORT).toBe(8080);
+    expect(loadGatewayConfig({ ...base, MLZERO_GATEWAY_DASHBOARD_PORT: "0" }).MLZERO_GATEWAY_DASHBOARD_PORT).toBe(0);
+  });
+
+  it.each(["http", "-1", "65536", "80.5"])("stops on the port %s, naming the variable", (value) => {
+    expect(() => loadGatewayConfig({ ...base, MLZERO_GATEWAY_DASHBOARD_PORT: value })).toThrow(/MLZERO_GATEWAY_DASHBOARD_PORT/);
+  });
+});

@@ -1,4 +1,4 @@
-import { addresses, ConfigError, count, parseEnv, seconds } from "@mlzero/config";
+import { addresses, ConfigError, count, parseEnv, port, seconds } from "@mlzero/config";
 import { z } from "zod";
 import type { QuotaPolicy } from "./quotas.js";
 import { allowedRootOf } from "./stage-input.js";
@@ -48,6 +48,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv) {
       MLZERO_GATEWAY_MAX_GPUS: count().optional(),
       // The analyzer's round width when a task leaves it at 0 (set it as the analyzer's): counts a task's GPUs.
       MLZERO_SEARCH_PARALLELISM: count().default(1),
+      // The dashboard's HTTP port, on the gRPC server's interface (MLZERO_GRPC_HOST); unset or 0: no dashboard.
+      MLZERO_GATEWAY_DASHBOARD_PORT: port().optional(),
     },
     env,
   );

@@ -1,11 +1,13 @@
 export * from "./admission.js";
 export * from "./bearer-tokens.js";
 export * from "./config.js";
+export * from "./dashboard/dashboard-server.js";
 export * from "./file-task-store.js";
 export * from "./gateway-module.js";
 export * from "./kafka-task-store.js";
 export * from "./list-tasks.js";
 export * from "./quotas.js";
+export { ARTIFACT_NAMES, LOG_STREAM_NAMES } from "./task-artifacts.js";
 export * from "./task-metrics.js";
 export * from "./task-store.js";
 export * from "./write-task-output.js";

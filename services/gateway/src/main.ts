@@ -1,7 +1,10 @@
 import type { Logger } from "@mlzero/logging";
+import { TaskService } from "@mlzero/proto";
+import { localClient } from "@mlzero/rpc";
 import { runServiceMain } from "@mlzero/service";
 import { openBearerTokenFile } from "./bearer-tokens.js";
 import { budgetDefaultsFrom, loadGatewayConfig, quotaPolicyFrom, type TaskStateChoice } from "./config.js";
+import { startDashboardServer } from "./dashboard/dashboard-server.js";
 import { createFileTaskStore } from "./file-task-store.js";
 import { createGatewayModule } from "./gateway-module.js";
 import { createKafkaTaskStore } from "./kafka-task-store.js";
@@ -9,7 +12,7 @@ import { describeQuotas, fixedQuotas, openQuotaFile } from "./quotas.js";
 import { withTaskMetrics } from "./task-metrics.js";
 import { createMemoryTaskStore, type TaskStore } from "./task-store.js";
 
-await runServiceMain("gateway", 50051, async ({ env, logger, bus }) => {
+await runServiceMain("gateway", 50051, async ({ env, logger, bus, host }) => {
   const config = loadGatewayConfig(env);
   logger.info({ taskState: config.taskState.kind }, "task state store chosen");
   const tokensFile = config.MLZERO_GATEWAY_TOKENS_FILE;
@@ -30,7 +33,7 @@ await runServiceMain("gateway", 50051, async ({ env, logger, bus }) => {
     ? await openQuotaFile({ file: quotaFile, base: envQuotas, logger: logger.child({ component: "quotas" }) })
     : fixedQuotas(envQuotas);
   if (!quotaFile) logger.info(describeQuotas(envQuotas), "quotas from the environment");
-  return createGatewayModule({
+  const gateway = createGatewayModule({
     bus,
     logger,
     workspaceRoot: config.MLZERO_WORKSPACE_ROOT,
@@ -42,6 +45,23 @@ await runServiceMain("gateway", 50051, async ({ env, logger, bus }) => {
     quotas,
     defaultParallelism: config.MLZERO_SEARCH_PARALLELISM,
   });
+  const dashboardPort = config.MLZERO_GATEWAY_DASHBOARD_PORT;
+  if (!dashboardPort) return gateway;
+  // Served while the gateway is; it calls the gateway's own handlers, which wait for its state to load.
+  const dashboard = await startDashboardServer({
+    host,
+    port: dashboardPort,
+    tasks: localClient(TaskService, gateway.taskService),
+    logger: logger.child({ component: "dashboard" }),
+  });
+  logger.info({ url: dashboard.url }, "dashboard listening");
+  return {
+    ...gateway,
+    async stop() {
+      await dashboard.close();
+      await gateway.stop?.();
+    },
+  };
 });
 
 /** The chosen store; the Kafka one connects on first use, when the module starts. */

@@ -20,6 +20,21 @@ import { FINAL_PROGRAM_FILE } from "./write-task-output.js";
 /** Largest chunk GetArtifact sends. */
 export const ARTIFACT_CHUNK_BYTES = 64 * 1024;
 
+/** Artifacts as clients name them (`mlzero fetch --artifact`, the dashboard's download routes). */
+export const ARTIFACT_NAMES: ReadonlyMap<string, ArtifactKind> = new Map([
+  ["predictions", ArtifactKind.PREDICTIONS],
+  ["program", ArtifactKind.PROGRAM],
+  ["report", ArtifactKind.REPORT_JSON],
+  ["report-md", ArtifactKind.REPORT_MD],
+  ["logs", ArtifactKind.LOGS],
+]);
+
+/** An iteration's log streams as clients name them. */
+export const LOG_STREAM_NAMES: ReadonlyMap<string, LogStream> = new Map([
+  ["stdout", LogStream.STDOUT],
+  ["stderr", LogStream.STDERR],
+]);
+
 /** One file GetArtifact may send: where it is, what it is called, and the folder it must stay in. */
 export interface ArtifactFile {
   /** Folder the file must be inside, symbolic links resolved. */
