@@ -69,7 +69,7 @@ status: ## Show which local cluster processes run and whether each answers its h
 	@scripts/cluster.sh status
 
 .PHONY: bench
-bench: setup ## Benchmark: `mlzero run` per task; tasks/min, control-plane share and per-hop latency, in-process bus vs Kafka; retrieval recall, MRR and latency
+bench: setup ## Benchmark: `mlzero run` per task; tasks/min, control-plane share and per-hop latency, in-process bus vs Kafka; retrieval recall, MRR and latency; load: 200 tasks from 5 tenants with quotas on the service processes (all complete once, per-tenant completion times, Submit/Get p50/p99, memory)
 	@node_modules/.bin/node --disable-warning=TimeoutNegativeWarning tests/dist/bench/run-bench.js
 
 comma := ,

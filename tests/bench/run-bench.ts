@@ -11,12 +11,13 @@ import { REPO_ROOT } from "../support/run-cli.js";
 import { cliRunsTable, runCliCases, type CliRunResult } from "./cli-runs.js";
 import { emptyTemplates, recordTemplates, type TemplateSet } from "./event-templates.js";
 import { HOP_SERVICES, measureHops, type HopBuses, type HopResult, type HopSettings } from "./hop-latency.js";
+import { loadTables, runLoad, type LoadResult, type LoadSettings } from "./load.js";
 import { generateTinyTasks, runPipeline, type PipelineResult } from "./pipeline-throughput.js";
 import { benchRetrieval, retrievalTables, type RetrievalBench } from "./retrieval.js";
 import { fixed, markdownTable } from "./stats.js";
 
 /**
- * `make bench`, a benchmark (no assertions on speed), in four parts:
+ * `make bench`, a benchmark (no assertions on speed), in five parts:
  *
  * 1. `mlzero run` per end-to-end task: wall time and peak memory.
  * 2. The pipeline: tiny tasks submitted at once to the six modules in one
@@ -26,15 +27,21 @@ import { fixed, markdownTable } from "./stats.js";
  *    of consumer groups, steady and burst, on both buses.
  * 4. Retrieval: recall@1/5 and MRR of semantic memory on the labelled set,
  *    and query latency on the embedded store with 10,000 chunks.
+ * 5. Load: tiny tasks from several tenants with bearer tokens and quotas,
+ *    all submitted at once (one tenant bursting half), to the six services
+ *    as separate processes on Kafka: all complete exactly once, per-tenant
+ *    completion times, Submit and Get latency, each process's memory.
  *
  * One Kafka broker is started for parts 2 and 3 (free ports, temporary data)
- * and stopped at the end. Tables go to stdout, everything to
- * out/bench/results.json; warnings of the buses and services to
- * out/bench/bench.log.
+ * and stopped at the end; part 5 starts a fresh one of its own. Tables go to
+ * stdout, everything to out/bench/results.json; warnings of the buses and
+ * services to out/bench/bench.log. A task of part 5 lost, run twice or not
+ * succeeded makes the benchmark fail (exit 1) once the results are written.
  *
- * Options: --only cli,pipeline,hops,retrieval   --tasks N   --events N (steady and burst)   --rate EVENTS_PER_S
+ * Options: --only cli,pipeline,hops,retrieval,load   --tasks N   --events N (steady and burst)   --rate EVENTS_PER_S
+ *          --load-tasks N   --load-tenants N   --load-max-running N (per tenant)
  */
-const PARTS = ["cli", "pipeline", "hops", "retrieval"] as const;
+const PARTS = ["cli", "pipeline", "hops", "retrieval", "load"] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -43,6 +50,9 @@ const { values } = parseArgs({
     tasks: { type: "string", default: "10" },
     events: { type: "string", default: "2000" },
     rate: { type: "string", default: "200" },
+    "load-tasks": { type: "string", default: "200" },
+    "load-tenants": { type: "string", default: "5" },
+    "load-max-running": { type: "string", default: "4" },
   },
 });
 const parts = new Set(values.only.split(",").map((part) => part.trim()) as Part[]);
@@ -56,6 +66,15 @@ const hopSettings: HopSettings = {
   phaseTimeoutMs: 120_000,
 };
 const TOOL_HINT = "lightgbm";
+const loadSettings: LoadSettings = {
+  tasks: Number(values["load-tasks"]),
+  tenants: Number(values["load-tenants"]),
+  maxRunningPerTenant: Number(values["load-max-running"]),
+  // One program per core: more only thrash.
+  executorConcurrency: os.availableParallelism(),
+  toolHint: TOOL_HINT,
+  timeoutMs: 20 * 60_000,
+};
 
 const outRoot = path.join(REPO_ROOT, "out", "bench");
 await mkdir(outRoot, { recursive: true });
@@ -91,6 +110,7 @@ const pipeline: PipelineResult[] = [];
 const hops: HopResult[] = [];
 let templates: TemplateSet = emptyTemplates();
 let retrieval: RetrievalBench | undefined;
+let load: LoadResult | undefined;
 try {
   if (parts.has("cli")) {
     section("`mlzero run`, one process per task");
@@ -180,6 +200,17 @@ try {
     }
     console.log(`\n${hopTable(hops)}`);
   }
+
+  if (parts.has("load")) {
+    // Its own broker, so no topic, consumer group or task state of parts 2 and 3 carries over; theirs is done.
+    await broker?.stop();
+    broker = undefined;
+    section(
+      `Load: ${loadSettings.tasks} tiny tasks from ${loadSettings.tenants} tenants at once, six service processes on Kafka, bearer tokens and quotas`,
+    );
+    load = await runLoad(root, loadSettings);
+    console.log(`\n${loadTables(load)}`);
+  }
 } finally {
   await broker?.stop();
   await rm(root, { recursive: true, force: true });
@@ -192,6 +223,7 @@ if (cliRuns) console.log(`${cliRunsTable(cliRuns)}\n`);
 if (pipeline.length > 0) console.log(`${pipelineTable(pipeline)}\n`);
 if (hops.length > 0) console.log(`${hopTable(hops)}\n`);
 if (retrieval) console.log(`${retrievalTables(retrieval)}\n`);
+if (load) console.log(`${loadTables(load)}\n`);
 console.log(
   `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB; 1-minute load ${machine.loadAverage1m.start.toFixed(1)} at start, ` +
     `${machine.loadAverage1m.end.toFixed(1)} at end; ${totalSeconds.toFixed(0)} s in all. One run of each, on cores shared with ` +
@@ -204,11 +236,12 @@ await writeFile(
       date: startedAt.toISOString(),
       machine,
       totalSeconds,
-      settings: { tasks: taskCount, toolHint: TOOL_HINT, hops: hopSettings },
+      settings: { tasks: taskCount, toolHint: TOOL_HINT, hops: hopSettings, load: loadSettings },
       cliRuns: cliRuns ?? [],
       pipeline,
       hops: { payloads: { source: templates.source, bytes: templates.bytes }, runs: hops },
       retrieval: retrieval ?? null,
+      load: load ?? null,
     },
     null,
     2,
@@ -216,6 +249,10 @@ await writeFile(
 );
 await new Promise<void>((resolve) => logStream.end(resolve));
 console.log(`results: ${path.relative(REPO_ROOT, path.join(outRoot, "results.json"))}`);
+if (load && load.problems.length > 0) {
+  console.error(`\nThe load went wrong:\n${load.problems.join("\n")}\n\n${load.serviceReport}`);
+  process.exitCode = 1;
+}
 
 function pipelineTable(results: readonly PipelineResult[]): string {
   const percent = (share: number) => `${fixed(share * 100, 1)} %`;
