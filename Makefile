@@ -31,6 +31,18 @@ proto-check: ## Fail when the committed generated code differs from a fresh gene
 lint: proto-check ## Lint contracts, check generated code and formatting, type-check everything
 	@$(NPX) prettier --check --log-level warn "**/*.{ts,json}"
 	@$(NPX) tsc -b
+	@$(MAKE) --no-print-directory chart-check
+
+.PHONY: chart-check
+chart-check: ## Helm chart: helm lint and render with every ci/ values file, then server-side dry run of them and k8s/ on the test kube-apiserver
+	@scripts/helm.sh install
+	@scripts/kube.sh install
+	@$(NPX) tsc -b tests
+	@node_modules/.bin/node tests/dist/helm/check-chart.js
+
+.PHONY: image-check
+image-check: build ## The services image without Docker: lay out its /app as images/services/Dockerfile does, start all six services from it
+	@images/services/check.sh
 
 .PHONY: fmt
 fmt: ## Format the TypeScript and JSON sources (prettier)
@@ -39,6 +51,7 @@ fmt: ## Format the TypeScript and JSON sources (prettier)
 .PHONY: test
 test: setup lint ## Set up, then run every test (unit, integration, end to end, Kafka, Kubernetes, the dashboard in Chromium)
 	@scripts/kube.sh install
+	@scripts/chromium.sh install
 	@$(NPX) vitest run
 
 .PHONY: test-k8s
@@ -46,23 +59,22 @@ test-k8s: setup ## The Kubernetes executor's tests against a real kube-apiserver
 	@scripts/kube.sh install
 	@$(NPX) vitest run tests/k8s services/executor/src/kubernetes
 
+.PHONY: test-dashboard
+test-dashboard: setup ## The dashboard's tests: its HTTP API, and the page in headless Chromium (Debian's, installed once by scripts/chromium.sh)
+	@scripts/chromium.sh install
+	@$(NPX) vitest run services/gateway/src/dashboard tests/dashboard
+
 .PHONY: run
 run: setup ## Run the bundled example end to end: make run [EXAMPLE=dir OUT=dir]
 	@$(NPX) mlzero run $(EXAMPLE) --out $(OUT)
 
 .PHONY: up
-	@scripts/chromium.sh install
 up: setup ## Start a local cluster in the background: Kafka and each service as its own process (.run/); the dashboard on http://127.0.0.1:8080/
 	@scripts/cluster.sh up
 
 .PHONY: down
 down: ## Stop the local cluster: the services (SIGTERM, then SIGKILL), then Kafka
 	@scripts/cluster.sh down
-
-.PHONY: test-dashboard
-test-dashboard: setup ## The dashboard's tests: its HTTP API, and the page in headless Chromium (Debian's, installed once by scripts/chromium.sh)
-	@scripts/chromium.sh install
-	@$(NPX) vitest run services/gateway/src/dashboard tests/dashboard
 
 .PHONY: status
 status: ## Show which local cluster processes run and whether each answers its health check

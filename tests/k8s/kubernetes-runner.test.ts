@@ -161,6 +161,7 @@ describe("Kubernetes runner against a real API server", () => {
       runtimeClassName: "gvisor",
       priorityClassName: "mlzero-batch",
       kueueQueue: "mlzero-gpu",
+      kueuePriorityClass: "mlzero-batch-low",
     });
     const progress: string[] = [];
     const run = request({ gpus: 1, timeLimitMs: 90_500, onProgress: (update) => progress.push(update.logTail) });
@@ -178,6 +179,7 @@ describe("Kubernetes runner against a real API server", () => {
       "mlzero.io/task": "task-1",
       "mlzero.io/iteration": "1",
       "kueue.x-k8s.io/queue-name": "mlzero-gpu",
+      "kueue.x-k8s.io/priority-class": "mlzero-batch-low",
     });
     expect(job.metadata?.annotations).toMatchObject({
       [JOB_ANNOTATIONS.tenant]: "acme",

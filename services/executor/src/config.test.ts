@@ -17,6 +17,7 @@ describe("executor config", () => {
       MLZERO_K8S_GPU_TOLERATIONS: '[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]',
       MLZERO_K8S_GPU_NODE_SELECTOR: '{"pool": "gpu"}',
       MLZERO_K8S_KUEUE_QUEUE: "gpu-queue",
+      MLZERO_K8S_KUEUE_PRIORITY_CLASS: "batch-low",
     });
     expect(jobSettingsOf(config)).toMatchObject({
       namespace: "mlzero-jobs",
@@ -26,6 +27,7 @@ describe("executor config", () => {
       gpuTolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
       gpuNodeSelector: { pool: "gpu" },
       kueueQueue: "gpu-queue",
+      kueuePriorityClass: "batch-low",
       workspaceRoot: "/workspace",
       workspaceClaim: "workspace",
     });

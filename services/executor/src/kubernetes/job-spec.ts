@@ -27,6 +27,8 @@ export interface JobSettings {
   priorityClassName?: string;
   /** Kueue LocalQueue: the Job is labelled for it and Kueue decides when it starts. */
   kueueQueue?: string;
+  /** Kueue WorkloadPriorityClass: the Jobs' order in Kueue's queues, apart from the pods' priorityClassName. */
+  kueuePriorityClass?: string;
   ttlSecondsAfterFinished: number;
   /** Size limit of the scratch emptyDir (HOME and TMPDIR), a quantity. */
   scratchSizeLimit: string;
@@ -60,6 +62,7 @@ export const JOB_LABELS = {
   task: "mlzero.io/task",
   iteration: "mlzero.io/iteration",
   kueueQueue: "kueue.x-k8s.io/queue-name",
+  kueuePriorityClass: "kueue.x-k8s.io/priority-class",
 } as const;
 
 export const JOB_ANNOTATIONS = {
@@ -144,7 +147,7 @@ export function buildJob(settings: JobSettings, run: JobRun): V1Job {
     metadata: {
       name,
       namespace: settings.namespace,
-      labels: settings.kueueQueue ? { ...labels, [JOB_LABELS.kueueQueue]: settings.kueueQueue } : labels,
+      labels: { ...labels, ...kueueLabels(settings) },
       annotations: {
         [JOB_ANNOTATIONS.tenant]: run.tenant,
         [JOB_ANNOTATIONS.task]: run.taskId,
@@ -248,6 +251,14 @@ export function cpuCores(quantity: string): number {
   const match = /^(\d+(?:\.\d+)?)(m?)$/.exec(quantity.trim());
   if (!match) throw new Error(`not a CPU quantity: ${quantity}`);
   return Number(match[1]) / (match[2] ? 1000 : 1);
+}
+
+/** The Kueue labels a Job carries, for the settings that name them. */
+function kueueLabels(settings: JobSettings): Record<string, string> {
+  const labels: Record<string, string> = {};
+  if (settings.kueueQueue) labels[JOB_LABELS.kueueQueue] = settings.kueueQueue;
+  if (settings.kueuePriorityClass) labels[JOB_LABELS.kueuePriorityClass] = settings.kueuePriorityClass;
+  return labels;
 }
 
 function nonEmpty<T extends object>(value: T): T | undefined {
