@@ -8,9 +8,9 @@ import { durationMs } from "@bufbuild/protobuf/wkt";
 import { ProgramSchema } from "@mlzero/proto";
 import { taskWorkspace, type TaskWorkspace } from "@mlzero/workspace";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createLocalRunner, INTERRUPTED_MESSAGE, type LocalRunner } from "./local-runner.js";
+import { createLocalRunner, INTERRUPTED_MESSAGE, type LocalRunner, type LocalRunnerOptions } from "./local-runner.js";
 import type { RunRequest } from "./program-runner.js";
-import { readLaunches, readRunRecord, RUN_FILES } from "./run-record.js";
+import { readLaunches, readRunRecord, RUN_FILES, type RunRecord } from "./run-record.js";
 
 // A runner that is "detached" stops watching its runs and leaves them and
 // their records alone, as a killed executor would; a second runner on the
@@ -38,8 +38,8 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function runner(maxConcurrentRuns = 0): LocalRunner {
-  const created = createLocalRunner({ pythonBin, memorySampleIntervalMs: 50, killGraceMs: 500, maxConcurrentRuns });
+function runner(options: Partial<LocalRunnerOptions> = {}): LocalRunner {
+  const created = createLocalRunner({ pythonBin, memorySampleIntervalMs: 50, killGraceMs: 500, ...options });
   runners.push(created);
   return created;
 }
@@ -88,6 +88,20 @@ function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Starts a waiting program with `runner`, which then dies, and kills the
+ * run's whole process group, as when their machine fails; the lost run's record.
+ */
+async function loseRun(first: LocalRunner): Promise<RunRecord> {
+  await first.start(request(waitingProgram(0)));
+  await startedRunning();
+  first.detach();
+  const lost = (await readRunRecord(dir))!;
+  process.kill(-lost.process!.pid, "SIGKILL");
+  await until(() => !processAlive(lost.process!.pid));
+  return lost;
 }
 
 /** Processes whose process group is `leader`'s. */
@@ -160,15 +174,8 @@ describe("a run outlives its runner", () => {
   });
 
   it("launches a lost run again, once, from a clean slate in the same folder", async () => {
-    const first = runner();
-    await first.start(request(waitingProgram(0)));
-    await startedRunning();
-    first.detach();
-    // The whole run dies at once, launcher included, as when its machine fails.
+    const lost = await loseRun(runner());
     await writeFile(path.join(dir, "outputs", "partial.csv"), "left by the lost run\n");
-    const lost = (await readRunRecord(dir))!;
-    process.kill(-lost.process!.pid, "SIGKILL");
-    await until(() => !processAlive(lost.process!.pid));
 
     const relaunched = await runner().start(request(waitingProgram(0)));
     expect(relaunched.launched).toBe(true);
@@ -203,18 +210,8 @@ describe("a run outlives its runner", () => {
   });
 
   it("reports a run lost past its relaunches as interrupted", async () => {
-    const first = createLocalRunner({ pythonBin, memorySampleIntervalMs: 50, killGraceMs: 500, relaunchesOfLostRuns: 0 });
-    runners.push(first);
-    await first.start(request(waitingProgram(0)));
-    await startedRunning();
-    first.detach();
-    const leader = (await readRunRecord(dir))!.process!.pid;
-    process.kill(-leader, "SIGKILL");
-    await until(() => !processAlive(leader));
-
-    const second = createLocalRunner({ pythonBin, memorySampleIntervalMs: 50, killGraceMs: 500, relaunchesOfLostRuns: 0 });
-    runners.push(second);
-    const result = await (await second.start(request(waitingProgram(0)))).result;
+    await loseRun(runner({ relaunchesOfLostRuns: 0 }));
+    const result = await (await runner({ relaunchesOfLostRuns: 0 }).start(request(waitingProgram(0)))).result;
     expect(result.interrupted).toBe(true);
     expect(result.exitCode).toBe(-1);
     expect(result.stderrTail).toContain(INTERRUPTED_MESSAGE);
@@ -222,13 +219,7 @@ describe("a run outlives its runner", () => {
   });
 
   it("reports a lost run it has no program for as interrupted", async () => {
-    const first = runner();
-    await first.start(request(waitingProgram(0)));
-    await startedRunning();
-    first.detach();
-    const leader = (await readRunRecord(dir))!.process!.pid;
-    process.kill(-leader, "SIGKILL");
-    await until(() => !processAlive(leader));
+    await loseRun(runner());
 
     const result = await (await runner().adopt(dir))!.result;
     expect(result.interrupted).toBe(true);
@@ -304,7 +295,7 @@ describe("a run outlives its runner", () => {
   });
 
   it("queues runs past its capacity, recorded, and a restarted runner starts a queued one once", async () => {
-    const local = runner(1);
+    const local = runner({ maxConcurrentRuns: 1 });
     const first = await local.start(request(waitingProgram(0)));
     const second = await local.start(request("print('second')", { iteration: 2 }));
     expect([first.queued, second.queued]).toEqual([false, true]);
@@ -321,12 +312,12 @@ describe("a run outlives its runner", () => {
     expect(await readLaunches(secondDir)).toHaveLength(1);
 
     // A run queued when its executor died is started by the next one, once.
-    const dying = runner(1);
+    const dying = runner({ maxConcurrentRuns: 1 });
     const busy = await dying.start(request(waitingProgram(0), { iteration: 3 }));
     const queued = await dying.start(request("print('third')", { iteration: 4 }));
     expect([busy.queued, queued.queued]).toEqual([false, true]);
     dying.detach();
-    const next = runner(1);
+    const next = runner({ maxConcurrentRuns: 1 });
     await writeFile(path.join(workspace.iterationDir(3), "go"), "");
     const adopted = await next.start(request(waitingProgram(0), { iteration: 3 }));
     const restarted = await next.start(request("print('third')", { iteration: 4 }));
