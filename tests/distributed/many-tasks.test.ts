@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { TaskService, TaskState, type Task } from "@mlzero/proto";
+import { topicPartitions } from "@mlzero/bus-kafka/testing";
 import { createClient } from "@mlzero/rpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cpuSecondsOf, processesUnder, SERVICE_NAMES, startKafkaCluster, type KafkaCluster } from "../support/cluster-harness.js";
@@ -26,6 +27,7 @@ import {
 // two programs at a time (MLZERO_EXECUTOR_CONCURRENCY) and queues the rest.
 
 const TASKS = 50;
+const PARTITIONS = 4;
 
 let kafka: KafkaCluster | undefined;
 let tasks: TaskClient | undefined;
@@ -41,7 +43,14 @@ beforeAll(async () => {
     datasets.push(await generateSpeciesTask(path.join(dataRoot, `species-${seed}`), seed, 300));
   }
   // Two programs at a time on two cores: 50 Pythons at once only thrash.
-  kafka = await startKafkaCluster({ logLevel: "warn", env: { executor: { MLZERO_EXECUTOR_CONCURRENCY: "2" } } });
+  // Topics as a chart sized for at most 4 replicas per stage lays them out.
+  const layout = { MLZERO_KAFKA_PARTITIONS: String(PARTITIONS), MLZERO_KAFKA_REPLICATION_FACTOR: "1" };
+  kafka = await startKafkaCluster({
+    logLevel: "warn",
+    env: Object.fromEntries(
+      SERVICE_NAMES.map((name) => [name, name === "executor" ? { ...layout, MLZERO_EXECUTOR_CONCURRENCY: "2" } : layout]),
+    ),
+  });
   tasks = createClient(TaskService, kafka.cluster.address("gateway"));
 }, 150_000);
 
@@ -125,6 +134,13 @@ describe(`${TASKS} tasks submitted at once`, () => {
     const brokerPid = Number(readFileSync(path.join(kafka!.broker.dataDir, "kafka.pid"), "utf8"));
     console.info(`CPU seconds: ${cpu}; the broker ${cpuSecondsOf(brokerPid).toFixed(1)}`);
   }, 420_000);
+
+  it("created every topic with the partitions MLZERO_KAFKA_PARTITIONS asks for", async () => {
+    const partitions = await topicPartitions(kafka!.broker.brokers);
+    const ours = [...partitions].filter(([topic]) => topic.startsWith("mlzero."));
+    expect(ours.length).toBeGreaterThan(5);
+    expect(ours.filter(([, count]) => count !== PARTITIONS)).toEqual([]);
+  });
 
   it("leaves no program running", () => {
     expect(processesUnder(kafka!.cluster.workspaceRoot)).toEqual([]);

@@ -163,7 +163,15 @@ describe("the chart's values", () => {
       await expect(renderChart(undefined, [`${key}=1`]), key).rejects.toThrow(/additional properties|false schema/);
     }
     await expect(renderChart(undefined, ["coder.keda.minReplicas=0"])).rejects.toThrow(/minReplicas/);
-    await expect(renderChart(undefined, ["executor.keda.maxReplicas=9"])).rejects.toThrow(/maxReplicas/);
+    await expect(renderChart(undefined, ["executor.keda.enabled=true", "executor.keda.maxReplicas=9"])).rejects.toThrow(
+      /executor: up to 9 replicas, but the topics have kafka.partitions 8/,
+    );
+    await expect(renderChart(undefined, ["perception.replicas=3", "kafka.partitions=2"])).rejects.toThrow(/perception: up to 3 replicas/);
+    // Raised together, the topics follow: every service creates them with that many partitions.
+    const scaled = await renderChart(undefined, ["executor.keda.enabled=true", "executor.keda.maxReplicas=12", "kafka.partitions=12"]);
+    for (const map of ofKind(scaled, "ConfigMap").filter((object) => object.data?.MLZERO_BUS === "kafka")) {
+      expect(map.data).toMatchObject({ MLZERO_KAFKA_PARTITIONS: "12", MLZERO_KAFKA_REPLICATION_FACTOR: "1" });
+    }
   });
 
   it("map executor.job onto the executor's MLZERO_K8S_* settings, one for one", async () => {

@@ -175,11 +175,23 @@ describe("a service with a bad config", () => {
     expectOneLineNaming(stderr, "MLZERO_MEMORY_ADDRESS");
   });
 
-  it("stops a service on the Kafka bus with exit code 2 when MLZERO_KAFKA_BROKERS is missing or malformed", async () => {
+  it("stops a service on the Kafka bus with exit code 2 when MLZERO_KAFKA_BROKERS is missing or malformed, or a topic setting is", async () => {
     for (const brokers of [{}, { MLZERO_KAFKA_BROKERS: "127.0.0.1" }] as Record<string, string>[]) {
       const { code, stderr, output } = await runServiceToExit("analyzer", { MLZERO_BUS: "kafka", ...brokers });
       expect(code, output).toBe(2);
       expectOneLineNaming(stderr, "MLZERO_KAFKA_BROKERS");
+    }
+    for (const [name, value] of [
+      ["MLZERO_KAFKA_PARTITIONS", "0"],
+      ["MLZERO_KAFKA_REPLICATION_FACTOR", "three"],
+    ] as const) {
+      const { code, stderr, output } = await runServiceToExit("analyzer", {
+        MLZERO_BUS: "kafka",
+        MLZERO_KAFKA_BROKERS: "127.0.0.1:9",
+        [name]: value,
+      });
+      expect(code, output).toBe(2);
+      expectOneLineNaming(stderr, name);
     }
   });
 

@@ -15,6 +15,8 @@ Takes (dict "root" $ "component" name).
   "MLZERO_LOG_LEVEL" $svc.logLevel
   "MLZERO_BUS" "kafka"
   "MLZERO_KAFKA_BROKERS" (include "mlzero.kafkaBrokers" $root)
+  "MLZERO_KAFKA_PARTITIONS" $v.kafka.partitions
+  "MLZERO_KAFKA_REPLICATION_FACTOR" $v.kafka.replicationFactor
   "MLZERO_METRICS_PORT" $v.metrics.port
 }}
 {{- with $v.tracing.otlpEndpoint }}

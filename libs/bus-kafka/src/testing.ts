@@ -92,3 +92,17 @@ export async function readAllRecords(brokers: string[]): Promise<StoredRecord[]>
     await admin.disconnect();
   }
 }
+
+/** Partitions per topic on the brokers (internal topics left out). */
+export async function topicPartitions(brokers: string[]): Promise<Map<string, number>> {
+  const kafka = new Kafka({ clientId: "mlzero-test-topics", brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const names = (await admin.listTopics()).filter((name) => !name.startsWith("__"));
+    const { topics } = await admin.fetchTopicMetadata({ topics: names });
+    return new Map(topics.map((topic) => [topic.name, topic.partitions.length]));
+  } finally {
+    await admin.disconnect();
+  }
+}

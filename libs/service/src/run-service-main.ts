@@ -1,4 +1,4 @@
-import { addresses, ConfigError, parseEnv, port } from "@mlzero/config";
+import { addresses, ConfigError, count, parseEnv, port } from "@mlzero/config";
 import { createInProcessBus, type EventBus } from "@mlzero/bus";
 import { createKafkaBus } from "@mlzero/bus-kafka";
 import { describeError } from "@mlzero/errors";
@@ -14,6 +14,15 @@ export interface ServiceMainContext {
   bus: EventBus;
   /** The interface the gRPC server binds (MLZERO_GRPC_HOST), for a service's other listeners to bind alike. */
   host: string;
+  /** How the topics a service creates are laid out (MLZERO_KAFKA_PARTITIONS, MLZERO_KAFKA_REPLICATION_FACTOR). */
+  kafkaTopics: KafkaTopicLayout;
+}
+
+/** Partitions and replication of the topics the services create when missing. */
+export interface KafkaTopicLayout {
+  /** Bounds the replicas of one consumer group that get work: size it for the most replicas of any stage. */
+  partitions: number;
+  replicationFactor: number;
 }
 
 /**
@@ -36,6 +45,9 @@ export async function runServiceMain(
       // service's own gRPC API, with no pipeline to the others.
       MLZERO_BUS: z.enum(["inprocess", "kafka"]).default("inprocess"),
       MLZERO_KAFKA_BROKERS: addresses().optional(),
+      // Used when a topic is created; an existing topic is left as it is (with a warning when it differs).
+      MLZERO_KAFKA_PARTITIONS: count().default(8),
+      MLZERO_KAFKA_REPLICATION_FACTOR: count().default(1),
       // Prometheus /metrics: off unless a port is given (0 picks a free one, logged).
       MLZERO_METRICS_PORT: port().optional(),
       MLZERO_METRICS_HOST: z.string().optional(),
@@ -56,6 +68,7 @@ export async function runServiceMain(
   });
   // The check above guarantees brokers whenever the bus is Kafka.
   const brokers = common.MLZERO_BUS === "kafka" ? common.MLZERO_KAFKA_BROKERS : undefined;
+  const kafkaTopics = { partitions: common.MLZERO_KAFKA_PARTITIONS, replicationFactor: common.MLZERO_KAFKA_REPLICATION_FACTOR };
   let bus: EventBus;
   try {
     bus = brokers
@@ -63,6 +76,7 @@ export async function runServiceMain(
           brokers,
           clientId: `mlzero-${name}`,
           logger: logger.child({ component: "bus" }),
+          ...kafkaTopics,
         })
       : createInProcessBus({ logger });
   } catch (error) {
@@ -71,7 +85,7 @@ export async function runServiceMain(
   }
   let module: ServiceModule;
   try {
-    module = await build({ env: process.env, logger, bus, host: common.MLZERO_GRPC_HOST });
+    module = await build({ env: process.env, logger, bus, host: common.MLZERO_GRPC_HOST, kafkaTopics });
   } catch (error) {
     return exitOnConfigError(name, error);
   }

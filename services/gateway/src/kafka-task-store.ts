@@ -154,6 +154,8 @@ export interface KafkaTaskStoreOptions {
   topic?: string;
   /** Partitions of the topic when the store creates it (default 8). */
   partitions?: number;
+  /** Its replication factor when the store creates it (default 1). */
+  replicationFactor?: number;
 }
 
 /**
@@ -169,6 +171,7 @@ export function createKafkaTaskStore(options: KafkaTaskStoreOptions): TaskStore 
     logger,
     topic: options.topic ?? TASK_STATE_TOPIC,
     partitions: options.partitions,
+    replicationFactor: options.replicationFactor,
   });
   return createCompactedTopicTaskStore({ log, logger });
 }

@@ -1,7 +1,7 @@
 import type { Logger } from "@mlzero/logging";
 import { TaskService } from "@mlzero/proto";
 import { localClient } from "@mlzero/rpc";
-import { runServiceMain } from "@mlzero/service";
+import { runServiceMain, type KafkaTopicLayout } from "@mlzero/service";
 import { openBearerTokenFile } from "./bearer-tokens.js";
 import { budgetDefaultsFrom, loadGatewayConfig, quotaPolicyFrom, type TaskStateChoice } from "./config.js";
 import { startDashboardServer } from "./dashboard/dashboard-server.js";
@@ -12,7 +12,7 @@ import { describeQuotas, fixedQuotas, openQuotaFile } from "./quotas.js";
 import { withTaskMetrics } from "./task-metrics.js";
 import { createMemoryTaskStore, type TaskStore } from "./task-store.js";
 
-await runServiceMain("gateway", 50051, async ({ env, logger, bus, host }) => {
+await runServiceMain("gateway", 50051, async ({ env, logger, bus, host, kafkaTopics }) => {
   const config = loadGatewayConfig(env);
   logger.info({ taskState: config.taskState.kind }, "task state store chosen");
   const tokensFile = config.MLZERO_GATEWAY_TOKENS_FILE;
@@ -38,7 +38,7 @@ await runServiceMain("gateway", 50051, async ({ env, logger, bus, host }) => {
     logger,
     workspaceRoot: config.MLZERO_WORKSPACE_ROOT,
     defaults: budgetDefaultsFrom(config),
-    store: withTaskMetrics(openTaskStore(config.taskState, logger)),
+    store: withTaskMetrics(openTaskStore(config.taskState, kafkaTopics, logger)),
     authenticator,
     allowedRoots,
     watchHeartbeatMs: config.MLZERO_GATEWAY_WATCH_HEARTBEAT_SECONDS * 1000,
@@ -65,7 +65,7 @@ await runServiceMain("gateway", 50051, async ({ env, logger, bus, host }) => {
 });
 
 /** The chosen store; the Kafka one connects on first use, when the module starts. */
-function openTaskStore(choice: TaskStateChoice, logger: Logger): TaskStore {
+function openTaskStore(choice: TaskStateChoice, layout: KafkaTopicLayout, logger: Logger): TaskStore {
   switch (choice.kind) {
     case "memory":
       return createMemoryTaskStore();
@@ -76,6 +76,7 @@ function openTaskStore(choice: TaskStateChoice, logger: Logger): TaskStore {
         brokers: choice.brokers,
         clientId: "mlzero-gateway-state",
         logger: logger.child({ component: "task-store" }),
+        ...layout,
       });
   }
 }
