@@ -217,6 +217,26 @@ describe("the chart's values", () => {
     expect(SERVICES.filter((name) => before[name] !== after[name])).toEqual(["executor"]);
   });
 
+  it("keep the embedded memory store in a file on its own volume, and leave it out with Qdrant", async () => {
+    const embedded = await renderChart();
+    const memory = named(embedded, "Deployment", `${RELEASE}-memory`);
+    expect(named(embedded, "ConfigMap", `${RELEASE}-memory`).data?.MLZERO_MEMORY_STORE_FILE).toBe("/var/lib/mlzero/memory/store.json");
+    expect(memory.spec.strategy).toEqual({ type: "Recreate" });
+    expect(memory.spec.template.spec.containers[0].volumeMounts).toContainEqual({
+      name: "memory-store",
+      mountPath: "/var/lib/mlzero/memory",
+    });
+    expect(memory.spec.template.spec.volumes).toContainEqual({
+      name: "memory-store",
+      persistentVolumeClaim: { claimName: `${RELEASE}-memory` },
+    });
+    expect(named(embedded, "PersistentVolumeClaim", `${RELEASE}-memory`).spec.accessModes).toEqual(["ReadWriteOnce"]);
+
+    const shared = await renderChart(ci("cpu-trial-values.yaml"));
+    expect(named(shared, "ConfigMap", `${RELEASE}-memory`).data).not.toHaveProperty("MLZERO_MEMORY_STORE_FILE");
+    expect(ofKind(shared, "PersistentVolumeClaim").map((claim) => claim.metadata!.name)).not.toContain(`${RELEASE}-memory`);
+  });
+
   it("refuse a workspace the Jobs namespace cannot share", async () => {
     await expect(renderChart(undefined, [`executor.job.namespace=${JOBS_NAMESPACE}`])).rejects.toThrow(
       /workspace.nfs, or workspace.existingClaim/,

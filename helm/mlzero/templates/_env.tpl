@@ -72,6 +72,7 @@ Takes (dict "root" $ "component" name).
 {{- end }}
 {{- if eq $c "memory" }}
 {{- with include "mlzero.qdrantUrl" $root }}{{ $_ := set $env "MLZERO_QDRANT_URL" . }}{{ end }}
+{{- if include "mlzero.memoryStoreFile" $root }}{{ $_ := set $env "MLZERO_MEMORY_STORE_FILE" (include "mlzero.memoryStoreFile" $root) }}{{ end }}
 {{- if $v.embeddings.url }}
 {{- $_ := set $env "MLZERO_EMBEDDINGS_URL" $v.embeddings.url }}
 {{- $_ := set $env "MLZERO_EMBEDDINGS_MODEL" (required "embeddings.model: required with embeddings.url" $v.embeddings.model) }}

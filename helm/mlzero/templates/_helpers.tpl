@@ -152,3 +152,11 @@ seccompProfile:
       requests:
         storage: {{ .size }}
 {{- end }}
+
+{{/*
+The embedded memory store's file, on the memory service's own volume; empty
+with Qdrant, which holds the memory instead.
+*/}}
+{{- define "mlzero.memoryStoreFile" -}}
+{{- if not (include "mlzero.qdrantUrl" .) }}/var/lib/mlzero/memory/store.json{{ end }}
+{{- end }}
