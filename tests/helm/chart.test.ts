@@ -68,14 +68,15 @@ describe.each(scenarios())("the chart rendered with $name", ({ valuesFile }) => 
     }
   });
 
-  it("probes each service on its gRPC port: grpc.health.v1, or the open port where TLS keeps the kubelet out", () => {
+  it("probes each service with grpc.health.v1: on its gRPC port, or with TLS on its plaintext health-only port", () => {
     for (const deployment of ofKind(objects, "Deployment")) {
       const [container] = deployment.spec.template.spec.containers;
-      const port = container.ports.find((entry: { name: string }) => entry.name === "grpc").containerPort;
-      expect(named(objects, "ConfigMap", deployment.metadata!.name!).data!.MLZERO_GRPC_PORT).toBe(String(port));
+      const portNamed = (name: string) => container.ports.find((entry: { name: string }) => entry.name === name)?.containerPort;
+      const settings = named(objects, "ConfigMap", deployment.metadata!.name!).data!;
+      expect(settings.MLZERO_GRPC_PORT).toBe(String(portNamed("grpc")));
+      expect(settings.MLZERO_GRPC_HEALTH_PORT).toBe(tls ? String(portNamed("health")) : undefined);
       for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) {
-        if (tls) expect(container[probe].tcpSocket).toEqual({ port: "grpc" });
-        else expect(container[probe].grpc).toEqual({ port });
+        expect(container[probe].grpc).toEqual({ port: portNamed(tls ? "health" : "grpc") });
       }
     }
   });

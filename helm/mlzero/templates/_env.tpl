@@ -26,6 +26,7 @@ Takes (dict "root" $ "component" name).
 {{- if $v.tls.existingSecret }}
 {{- $_ := set $env "MLZERO_TLS_CERT" "/etc/mlzero/tls/tls.crt" }}
 {{- $_ := set $env "MLZERO_TLS_KEY" "/etc/mlzero/tls/tls.key" }}
+{{- $_ := set $env "MLZERO_GRPC_HEALTH_PORT" $v.tls.healthPort }}
 {{- $_ := set $env "MLZERO_TLS_CA" "/etc/mlzero/tls/ca.crt" }}
 {{- if $v.tls.mutual }}
 {{- $_ := set $env "MLZERO_TLS_CLIENT_CA" "/etc/mlzero/tls/ca.crt" }}

@@ -4,8 +4,8 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import {
   Server,
+  ServerCredentials,
   type Metadata,
-  type ServerCredentials,
   type ServerUnaryCall,
   type ServerWritableStream,
   type UntypedServiceImplementation,
@@ -47,11 +47,19 @@ export interface StartGrpcServerOptions {
    * too, else plaintext).
    */
   credentials?: ServerCredentials;
+  /**
+   * Also answer `grpc.health.v1` alone, in plaintext, on this port (on
+   * `host`; 0 picks one): for probes that cannot speak TLS, such as the
+   * kubelet's gRPC probe. It tells whether the service serves and nothing else.
+   */
+  healthPort?: number;
 }
 
 /** A started server. */
 export interface RunningGrpcServer {
   port: number;
+  /** The plaintext health port, when one was asked for. */
+  healthPort?: number;
   /** "host:port" a client on this machine can dial. */
   address: string;
   /** Flips every registered service's health status. */
@@ -112,9 +120,19 @@ export async function startGrpcServer(options: StartGrpcServerOptions): Promise<
   }
 
   const credentials = options.credentials ?? serverCredentialsFromEnv();
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host}:${options.port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
-  );
+  const port = await bind(server, `${options.host}:${options.port}`, credentials);
+  // The same statuses, so both answer alike; no other service, no reflection.
+  let healthServer: Server | undefined;
+  let healthPort: number | undefined;
+  if (options.healthPort !== undefined) {
+    healthServer = new Server();
+    health.addToServer(healthServer);
+    healthPort = await bind(healthServer, `${options.host}:${options.healthPort}`, ServerCredentials.createInsecure()).catch((error) => {
+      server.forceShutdown();
+      throw error;
+    });
+    logger.info({ port: healthPort }, "plaintext health port listening");
+  }
   const setServing = (serving: boolean) => {
     for (const name of ["", ...names]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
   };
@@ -124,10 +142,12 @@ export async function startGrpcServer(options: StartGrpcServerOptions): Promise<
 
   return {
     port,
+    healthPort,
     address: `${dialHost}:${port}`,
     setServing,
     async stop(graceMs = 5_000) {
       setServing(false);
+      healthServer?.forceShutdown();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();
@@ -140,6 +160,12 @@ export async function startGrpcServer(options: StartGrpcServerOptions): Promise<
       });
     },
   };
+}
+
+function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
+  );
 }
 
 function callContext(call: ServerUnaryCall<Message, Message> | ServerWritableStream<Message, Message>): CallContext {

@@ -119,6 +119,38 @@ describe("TLS", () => {
     }
   });
 
+  it("answers health alone in plaintext on the health port, for probes that cannot speak TLS", async () => {
+    const server = await startGrpcServer({
+      host: "127.0.0.1",
+      port: 0,
+      healthPort: 0,
+      logger,
+      services: [service],
+      credentials: serverCredentialsFromEnv({ MLZERO_TLS_CERT: certs.serverCert, MLZERO_TLS_KEY: certs.serverKey }),
+    });
+    const healthAddress = `127.0.0.1:${server.healthPort}`;
+    const plaintext = clientTransportFromEnv({});
+    try {
+      expect(server.healthPort).toBeGreaterThan(0);
+      expect(await checkHealth(healthAddress, "", 5_000, plaintext)).toBe("SERVING");
+      expect(await checkHealth(healthAddress, "mlzero.v1.TaskService", 5_000, plaintext)).toBe("SERVING");
+      // Nothing else is there, and the main port still wants TLS.
+      const onHealthPort = createClient(TaskService, healthAddress, { defaultTimeoutMs: 5_000 });
+      try {
+        await expect(onHealthPort.get({ taskId: "t1" })).rejects.toMatchObject({ codeName: "UNIMPLEMENTED" });
+      } finally {
+        onHealthPort.close();
+      }
+      expect(await getWith(server, undefined)).toBe("UNAVAILABLE");
+      // Both ports tell the same status.
+      server.setServing(false);
+      expect(await checkHealth(healthAddress, "", 5_000, plaintext)).toBe("NOT_SERVING");
+    } finally {
+      await server.stop(100);
+    }
+    await expect(checkHealth(healthAddress, "", 1_000, plaintext)).rejects.toMatchObject({ codeName: "UNAVAILABLE" });
+  });
+
   it("sends a client's default metadata with every call; a call's own wins", async () => {
     const server = await startGrpcServer({
       host: "127.0.0.1",

@@ -40,6 +40,8 @@ export async function runServiceMain(
     common = parseEnv({
       MLZERO_GRPC_HOST: z.string().default("127.0.0.1"),
       MLZERO_GRPC_PORT: port().default(defaultPort),
+      // grpc.health.v1 alone in plaintext, for probes that cannot speak the TLS the main port does.
+      MLZERO_GRPC_HEALTH_PORT: port().optional(),
       MLZERO_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
       // Kafka links the services of a cluster; in-process serves a standalone
       // service's own gRPC API, with no pipeline to the others.
@@ -95,7 +97,7 @@ export async function runServiceMain(
     process.stderr.write(`${name}: cannot take over the previous state: ${describeError(error)}\n`);
     process.exit(1);
   }
-  const listen = { host: common.MLZERO_GRPC_HOST, port: common.MLZERO_GRPC_PORT };
+  const listen = { host: common.MLZERO_GRPC_HOST, port: common.MLZERO_GRPC_PORT, healthPort: common.MLZERO_GRPC_HEALTH_PORT };
   let started: Awaited<ReturnType<typeof startModule>>;
   try {
     started = await startModule(module, { bus, logger, listen });

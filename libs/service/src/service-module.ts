@@ -39,7 +39,7 @@ export interface StartModuleOptions {
   bus: EventBus;
   logger: Logger;
   /** Where to serve gRPC; no server when omitted (in-process composition). */
-  listen?: { host: string; port: number };
+  listen?: { host: string; port: number; healthPort?: number };
 }
 
 /** Subscribes a module to the bus and, when asked, serves its gRPC API. */
