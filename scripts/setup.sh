@@ -14,3 +14,6 @@ fi
 scripts/setup-python.sh
 scripts/kafka.sh install
 npx tsc -b
+# npm links a workspace's bin (npx mlzero) only when its file exists, and
+# cli/dist/main.js appears with the build above: link it now on a fresh clone.
+[ -x node_modules/.bin/mlzero ] || npm rebuild --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
