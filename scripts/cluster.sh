@@ -21,6 +21,9 @@
 #   MLZERO_CLUSTER_METRICS_PORT  when set, each service serves Prometheus /metrics from this port on, in the
 #                             same order (gateway = it, perception = it + 1, ...); unset: none (docs/observability.md)
 #   MLZERO_CLUSTER_DASHBOARD_PORT  the gateway's web dashboard on 127.0.0.1 (default 8080; 0: none)
+#   MLZERO_GATEWAY_TASK_RETENTION_HOURS  reaches the gateway as it is (every service inherits this environment):
+#                             forget a task, its state and workspace folder, this many hours after it ended
+#                             (default 0: keep every task; docs/platform.md#retention)
 #   MLZERO_PYTHON             the executor's Python (default .venv/bin/python)
 #   MLZERO_LOG_LEVEL          the services' log level (default info)
 set -euo pipefail

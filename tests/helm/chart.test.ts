@@ -206,6 +206,14 @@ describe("the chart's values", () => {
     expect(ofKind(objects, "HorizontalPodAutoscaler").map(component).sort()).toEqual(["analyzer", "perception"]);
   });
 
+  it("map gateway.taskRetentionHours onto the gateway's MLZERO_GATEWAY_TASK_RETENTION_HOURS, left unset at 0 (forever)", async () => {
+    const hours = async (set: string[]) =>
+      named(await renderChart(undefined, set), "ConfigMap", `${RELEASE}-gateway`).data!.MLZERO_GATEWAY_TASK_RETENTION_HOURS;
+    expect(await hours([])).toBeUndefined();
+    expect(await hours(["gateway.taskRetentionHours=72"])).toBe("72");
+    await expect(renderChart(undefined, ["gateway.taskRetentionHours=-1"])).rejects.toThrow(/taskRetentionHours/);
+  });
+
   it("roll only the pods whose settings changed", async () => {
     const checksums = async (set: string[]) =>
       Object.fromEntries(

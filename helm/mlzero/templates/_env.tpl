@@ -57,6 +57,7 @@ Takes (dict "root" $ "component" name).
 {{- $_ := set $env "MLZERO_GATEWAY_TOKENS_FILE" (printf "/etc/mlzero/tokens/%s" $v.gateway.tokens.key) }}
 {{- end }}
 {{- with $v.gateway.dashboardPort }}{{ $_ := set $env "MLZERO_GATEWAY_DASHBOARD_PORT" . }}{{ end }}
+{{- with $v.gateway.taskRetentionHours }}{{ $_ := set $env "MLZERO_GATEWAY_TASK_RETENTION_HOURS" . }}{{ end }}
 {{- $quotas := dict
   "MLZERO_TENANT_MAX_RUNNING_TASKS" $v.gateway.quotas.tenantMaxRunningTasks
   "MLZERO_TENANT_MAX_QUEUED_TASKS" $v.gateway.quotas.tenantMaxQueuedTasks

@@ -125,11 +125,11 @@ export interface LlmSpend {
 
 /** The recording side of every `mlzero_*` family. */
 export const metrics = {
-  /** A task moved from one state to another (`from` undefined: it is new to this process). */
-  taskState(tenant: string, from: string | undefined, to: string): void {
+  /** A task moved from one state to another (`from` undefined: it is new to this process; `to` undefined: it was forgotten). */
+  taskState(tenant: string, from: string | undefined, to: string | undefined): void {
     if (from === to) return;
     if (from !== undefined) tasks.dec({ tenant, state: from });
-    tasks.inc({ tenant, state: to });
+    if (to !== undefined) tasks.inc({ tenant, state: to });
   },
   taskSubmitted(tenant: string): void {
     tasksSubmitted.inc({ tenant });

@@ -88,3 +88,19 @@ describe("gateway config: the dashboard", () => {
     expect(() => loadGatewayConfig({ ...base, MLZERO_GATEWAY_DASHBOARD_PORT: value })).toThrow(/MLZERO_GATEWAY_DASHBOARD_PORT/);
   });
 });
+
+describe("gateway config: retention of ended tasks", () => {
+  it("keeps them forever by default, and reads hours (fractions too, 0: forever)", () => {
+    expect(loadGatewayConfig(base).MLZERO_GATEWAY_TASK_RETENTION_HOURS).toBe(0);
+    expect(loadGatewayConfig({ ...base, MLZERO_GATEWAY_TASK_RETENTION_HOURS: "72" }).MLZERO_GATEWAY_TASK_RETENTION_HOURS).toBe(72);
+    expect(loadGatewayConfig({ ...base, MLZERO_GATEWAY_TASK_RETENTION_HOURS: "0.5" }).MLZERO_GATEWAY_TASK_RETENTION_HOURS).toBe(0.5);
+    expect(loadGatewayConfig({ ...base, MLZERO_GATEWAY_TASK_RETENTION_HOURS: "0" }).MLZERO_GATEWAY_TASK_RETENTION_HOURS).toBe(0);
+  });
+
+  it.each(["-1", "a day", "Infinity"])("stops on %s, naming the variable", (value) => {
+    expect(() => loadGatewayConfig({ ...base, MLZERO_GATEWAY_TASK_RETENTION_HOURS: value })).toThrow(ConfigError);
+    expect(() => loadGatewayConfig({ ...base, MLZERO_GATEWAY_TASK_RETENTION_HOURS: value })).toThrow(
+      /^invalid configuration: MLZERO_GATEWAY_TASK_RETENTION_HOURS: /,
+    );
+  });
+});

@@ -50,6 +50,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv) {
       MLZERO_SEARCH_PARALLELISM: count().default(1),
       // The dashboard's HTTP port, on the gRPC server's interface (MLZERO_GRPC_HOST); unset or 0: no dashboard.
       MLZERO_GATEWAY_DASHBOARD_PORT: port().optional(),
+      // Hours an ended task is kept (board, store, idempotency key, workspace folder) before it is forgotten; 0: forever.
+      MLZERO_GATEWAY_TASK_RETENTION_HOURS: z.coerce.number().min(0).default(0),
     },
     env,
   );

@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import { appendFile, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -82,5 +82,23 @@ describe("file task store", () => {
     const [loaded] = await createFileTaskStore({ dir }).loadAll();
     expect(loaded!.task).toEqual(board.get("t1")!.task);
     expect(loaded!.history.map((update) => update.sequence)).toEqual(board.get("t1")!.history.map((update) => update.sequence));
+  });
+
+  it("deletes a task's file after its saves in flight, so no instance loads it, and a later save starts it over", async () => {
+    const store = createFileTaskStore({ dir });
+    await store.loadAll();
+    const board = await boardWithUpdates(store, "t1", 2);
+    await boardWithUpdates(store, "t2", 1);
+    board.update("t1", "ExecutionProgress", () => undefined, "in flight");
+    void store.save(board.snapshot("t1")!);
+    await store.delete("t1");
+    await store.delete("never-saved");
+    expect(await readdir(dir)).toEqual(["t2.jsonl"]);
+    expect((await createFileTaskStore({ dir }).loadAll()).map((snapshot) => snapshot.task.taskId)).toEqual(["t2"]);
+
+    // Saved again: written whole, not appended as if the earlier lines were still there.
+    await store.save(board.snapshot("t1")!);
+    const t1 = (await createFileTaskStore({ dir }).loadAll()).find((snapshot) => snapshot.task.taskId === "t1")!;
+    expect(t1.history.map((update) => update.sequence)).toEqual(board.get("t1")!.history.map((update) => update.sequence));
   });
 });

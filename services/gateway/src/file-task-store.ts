@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { appendFile, mkdir, readdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   SNAPSHOT_HISTORY_LIMIT,
   cloneTaskSnapshot,
+  perTaskQueue,
   taskSnapshotFromJson,
   taskSnapshotToJson,
   type TaskSnapshot,
@@ -38,8 +39,8 @@ export function createFileTaskStore(options: FileTaskStoreOptions): TaskStore {
   const compactAfterLines = options.compactAfterLines ?? 100;
   // Per task: the highest Watch sequence written and the lines in its file.
   const written = new Map<string, { sequence: bigint; lines: number }>();
-  // Saves of one task run in order, each writing what it was given.
-  const queues = new Map<string, Promise<void>>();
+  // Saves and deletes of one task run in order, each writing what it was given.
+  const queue = perTaskQueue();
   let ready: Promise<unknown> | undefined;
   const ensureDir = () => (ready ??= mkdir(dir, { recursive: true }));
 
@@ -95,7 +96,7 @@ export function createFileTaskStore(options: FileTaskStoreOptions): TaskStore {
       // Copied now: the board goes on changing its task and context in place
       // (its Watch updates are never changed once made).
       const copy: TaskSnapshot = { ...cloneTaskSnapshot({ ...snapshot, history: [] }), history: [...snapshot.history] };
-      const save = (queues.get(taskId) ?? Promise.resolve()).then(async () => {
+      return queue.run(taskId, async () => {
         await ensureDir();
         const state = written.get(taskId);
         if (!state || state.lines >= compactAfterLines) return rewrite(copy);
@@ -103,16 +104,17 @@ export function createFileTaskStore(options: FileTaskStoreOptions): TaskStore {
         await appendFile(fileOf(taskId), taskSnapshotToJson({ ...copy, history: fresh }) + "\n");
         written.set(taskId, { sequence: fresh.at(-1)?.sequence ?? state.sequence, lines: state.lines + 1 });
       });
-      const settled = save.catch(() => undefined);
-      queues.set(taskId, settled);
-      void settled.then(() => {
-        if (queues.get(taskId) === settled) queues.delete(taskId);
+    },
+
+    delete(taskId) {
+      return queue.run(taskId, async () => {
+        await rm(fileOf(taskId), { force: true });
+        written.delete(taskId);
       });
-      return save;
     },
 
     async close() {
-      await Promise.all([...queues.values()]);
+      await queue.idle();
     },
   };
 }

@@ -1,11 +1,11 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createInProcessBus, newEnvelope, type EventBus, type InProcessBus } from "@mlzero/bus";
-import { createSilentLogger } from "@mlzero/logging";
+import { createSilentLogger, type Logger } from "@mlzero/logging";
 import {
   AnalysisSchema,
   CodeGeneratedSchema,
@@ -14,6 +14,7 @@ import {
   TaskContextSchema,
   TaskFinishedSchema,
   TaskPerceivedSchema,
+  TaskSchema,
   TaskService,
   TaskState,
   Verdict,
@@ -22,9 +23,12 @@ import {
 } from "@mlzero/proto";
 import { localClient } from "@mlzero/rpc";
 import { taskWorkspace } from "@mlzero/workspace";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { metricsText, parseMetrics, sampleSum } from "@mlzero/telemetry";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createFileTaskStore } from "./file-task-store.js";
 import { createGatewayModule } from "./gateway-module.js";
+import { TaskBoard } from "./task-board.js";
+import { withTaskMetrics } from "./task-metrics.js";
 import { createMemoryTaskStore, type TaskStore } from "./task-store.js";
 
 // A gateway "process" is a bus and a module on a task store. A crash is
@@ -53,10 +57,18 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function startGateway(store: TaskStore, options: { bus?: EventBus; deadlineGraceMs?: number } = {}) {
+interface StartOptions {
+  bus?: EventBus;
+  logger?: Logger;
+  deadlineGraceMs?: number;
+  taskRetentionMs?: number;
+  retentionSweepEveryMs?: number;
+}
+
+async function startGateway(store: TaskStore, options: StartOptions = {}) {
   const bus = options.bus ?? createInProcessBus({ logger, retryBackoffMs: 1 });
   if (!options.bus) buses.push(bus as InProcessBus);
-  const module = createGatewayModule({ bus, logger, workspaceRoot, defaults, store, deadlineGraceMs: options.deadlineGraceMs });
+  const module = createGatewayModule({ logger, workspaceRoot, defaults, ...options, bus, store });
   await bus.subscribe(module.pipeline!);
   await module.start();
   return { bus: bus as InProcessBus, module, tasks: localClient(TaskService, module.taskService) };
@@ -258,5 +270,120 @@ describe("events of a task from different topics", () => {
     expect(done.iterations).toMatchObject([
       { iteration: 1, candidateId: program.candidateId, tool: "lightgbm", verdict: Verdict.SUCCESS, score: 0.9 },
     ]);
+  });
+});
+
+describe("retention of ended tasks", () => {
+  const HOUR_MS = 3_600_000;
+  const ids = (tasks: { taskId: string }[]) => tasks.map((task) => task.taskId).sort();
+  const exists = (folder: string) =>
+    access(folder).then(
+      () => true,
+      () => false,
+    );
+  const folderOf = (taskId: string) => taskWorkspace(workspaceRoot, "default", taskId).taskDir;
+
+  /** Saves a task as a gateway long gone left it: created `ageMs` ago, in `state`, ended `endedAgoMs` ago when given. */
+  async function saveOld(store: TaskStore, taskId: string, state: TaskState, ageMs: number, endedAgoMs?: number, key = "") {
+    const now = Date.now();
+    const board = new TaskBoard();
+    const task = create(TaskSchema, {
+      taskId,
+      tenant: "default",
+      state,
+      spec: { inputUri: dataDir, budget: { timeLimit: durationFromMs(29 * 24 * HOUR_MS) } },
+      createdAt: timestampFromMs(now - ageMs),
+      startedAt: state === TaskState.QUEUED ? undefined : timestampFromMs(now - ageMs),
+      finishedAt: endedAgoMs === undefined ? undefined : timestampFromMs(now - endedAgoMs),
+    });
+    board.add(task, key);
+    await store.save(board.snapshot(taskId)!);
+    await mkdir(taskWorkspace(workspaceRoot, "default", taskId).inputDir, { recursive: true });
+  }
+
+  async function gauge(labels: Record<string, string>): Promise<number> {
+    return sampleSum(parseMetrics(await metricsText()), "mlzero_tasks", labels);
+  }
+
+  it("forgets at start what ended past the retention while it was down, and keeps a task that has not ended however old", async () => {
+    const inner = createMemoryTaskStore();
+    await saveOld(inner, "t-ended", TaskState.SUCCEEDED, 9 * 24 * HOUR_MS, 2 * HOUR_MS, "job-old");
+    await saveOld(inner, "t-ended-lately", TaskState.FAILED, 9 * 24 * HOUR_MS, HOUR_MS / 2);
+    await saveOld(inner, "t-running", TaskState.EXECUTING, 10 * 24 * HOUR_MS);
+    await saveOld(inner, "t-queued", TaskState.QUEUED, 10 * 24 * HOUR_MS);
+    // No sweep but the one at start within this test.
+    const gateway = await startGateway(withTaskMetrics(inner), { taskRetentionMs: HOUR_MS, retentionSweepEveryMs: 60_000 });
+
+    await expect(gateway.tasks.get({ taskId: "t-ended" })).rejects.toThrow("task t-ended not found");
+    expect(ids((await gateway.tasks.list({})).tasks)).toEqual(["t-ended-lately", "t-queued", "t-running"]);
+    expect(ids((await inner.loadAll()).map((saved) => saved.task))).toEqual(["t-ended-lately", "t-queued", "t-running"]);
+    expect(await exists(folderOf("t-ended"))).toBe(false);
+    for (const kept of ["t-ended-lately", "t-queued", "t-running"]) expect(await exists(folderOf(kept))).toBe(true);
+    expect(await gauge({ tenant: "default", state: "SUCCEEDED" })).toBe(0);
+    expect(await gauge({ tenant: "default", state: "FAILED" })).toBe(1);
+    // Its key is free: the same Submit makes a new task.
+    const { task } = await gateway.tasks.submit({ spec: { inputUri: dataDir }, idempotencyKey: "job-old" });
+    expect(task!.taskId).not.toBe("t-ended");
+    await gateway.module.stop!();
+  });
+
+  it("forgets a task once it ended longer ago than the retention, for good; a failure is logged and retried without holding up the others", async () => {
+    const inner = createMemoryTaskStore();
+    // The store cannot delete the first task twice: the sweeps go on with the others and try it again.
+    let failures = 2;
+    let failing = "";
+    const flaky: TaskStore = {
+      ...inner,
+      async delete(taskId) {
+        if (taskId === failing && failures-- > 0) throw new Error("the store is unavailable");
+        await inner.delete(taskId);
+      },
+    };
+    // The gauges are this process's: counted from here.
+    const tasksBefore = await gauge({ tenant: "default" });
+    const testLogger = createSilentLogger();
+    const warn = vi.spyOn(testLogger, "warn");
+    const info = vi.spyOn(testLogger, "info");
+    const first = await startGateway(withTaskMetrics(flaky), { logger: testLogger, taskRetentionMs: 300, retentionSweepEveryMs: 20 });
+    const submit = async (idempotencyKey: string) =>
+      (await first.tasks.submit({ spec: { inputUri: dataDir }, idempotencyKey })).task!.taskId;
+    const [flakyOne, ended, running] = [await submit("job-1"), await submit("job-2"), await submit("job-3")];
+    failing = flakyOne;
+    await first.tasks.cancel({ taskId: flakyOne });
+    await first.tasks.cancel({ taskId: ended });
+    await first.bus.whenIdle();
+    // Ended, and kept for the retention.
+    expect((await first.tasks.get({ taskId: ended })).task?.state).toBe(TaskState.CANCELLED);
+    expect(await gauge({ tenant: "default", state: "CANCELLED" })).toBe(2);
+
+    await vi.waitFor(() => expect(first.tasks.get({ taskId: ended })).rejects.toThrow("not found"), { timeout: 5_000, interval: 20 });
+    await vi.waitFor(() => expect(first.tasks.get({ taskId: flakyOne })).rejects.toThrow("not found"), { timeout: 5_000, interval: 20 });
+    expect(failures).toBe(-1); // failed twice, then deleted
+    expect(warn).toHaveBeenCalledWith(
+      expect.objectContaining({ taskId: flakyOne }),
+      "could not forget an ended task past its retention; tried again on the next sweep",
+    );
+    expect(info).toHaveBeenCalledWith({ forgotten: 1, retentionHours: 300 / HOUR_MS }, "forgot tasks ended past their retention");
+    expect(ids((await first.tasks.list({})).tasks)).toEqual([running]);
+    expect(ids((await inner.loadAll()).map((saved) => saved.task))).toEqual([running]);
+    expect(await exists(folderOf(ended))).toBe(false);
+    expect(await exists(folderOf(flakyOne))).toBe(false);
+    expect(await exists(folderOf(running))).toBe(true);
+    await expect(collect(first.tasks.watch({ taskId: ended, afterSequence: 0n }))).rejects.toThrow("not found");
+    await expect(first.tasks.cancel({ taskId: ended })).rejects.toThrow("not found");
+    expect(await gauge({ tenant: "default", state: "CANCELLED" })).toBe(0);
+    expect(await gauge({ tenant: "default" })).toBe(tasksBefore + 1);
+    // Running past the retention, and still there.
+    expect((await first.tasks.get({ taskId: running })).task?.state).toBe(TaskState.PERCEIVING);
+
+    const again = await submit("job-1");
+    expect(again).not.toBe(flakyOne);
+    await first.module.stop!();
+
+    // Restarted with no retention: what was forgotten stays forgotten.
+    const second = await startGateway(inner);
+    await expect(second.tasks.get({ taskId: ended })).rejects.toThrow("not found");
+    expect(ids((await second.tasks.list({})).tasks)).toEqual([again, running].sort());
+    expect(await submit("job-1")).toBe(again);
   });
 });

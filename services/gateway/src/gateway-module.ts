@@ -34,7 +34,7 @@ import { fixedQuotas, limitsGpus, type Quotas } from "./quotas.js";
 import { resolveInput, stageInput } from "./stage-input.js";
 import { artifactFile, streamArtifact } from "./task-artifacts.js";
 import { TaskBoard, isTerminal, type TaskRecord } from "./task-board.js";
-import { createMemoryTaskStore, type TaskStore } from "./task-store.js";
+import { createMemoryTaskStore, perTaskQueue, type TaskStore } from "./task-store.js";
 import { writeTaskOutput } from "./write-task-output.js";
 
 /** Options for {@link createGatewayModule}. */
@@ -67,6 +67,14 @@ export interface GatewayModuleOptions {
   defaultParallelism?: number;
   /** While a task waits to start, or was started but could not be announced, admission runs again this often (default 1 s). */
   admitEveryMs?: number;
+  /**
+   * How long an ended task is kept after its `finished_at` before it is
+   * forgotten: off the board, out of the store, its idempotency key freed,
+   * its workspace folder removed. 0 or unset: kept forever.
+   */
+  taskRetentionMs?: number;
+  /** With a retention, ended tasks are looked for this often (default a tenth of the retention, at most 10 min). */
+  retentionSweepEveryMs?: number;
 }
 
 /** The gateway's module, with its `TaskService` handlers for in-process clients. */
@@ -110,6 +118,10 @@ const MAX_TIME_LIMIT_MS = 30 * 24 * 3600 * 1000;
  * published) when its tenant has a free slot and its turn comes, fairly
  * across tenants. Admission runs on every Submit, every task's end, at
  * start, and every `admitEveryMs` while a task waits (quota reloads).
+ *
+ * Retention (`taskRetentionMs`): a task that ended longer ago than that is
+ * forgotten by a sweep at start and every `retentionSweepEveryMs`, as if it
+ * never was; a task that has not ended is never forgotten.
  */
 export function createGatewayModule(options: GatewayModuleOptions): GatewayModule {
   const { bus, logger, workspaceRoot, defaults } = options;
@@ -121,20 +133,24 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
   const quotas = options.quotas ?? fixedQuotas();
   const defaultParallelism = options.defaultParallelism ?? 1;
   const admitEveryMs = options.admitEveryMs ?? 1_000;
+  const retentionMs = options.taskRetentionMs ?? 0;
+  const sweepEveryMs = options.retentionSweepEveryMs ?? Math.min(retentionMs / 10, MAX_SWEEP_EVERY_MS);
   const board = new TaskBoard();
   const admission = new Admission();
   // Started (started_at set) and not yet published: published again until it goes out.
   const unannounced = new Set<string>();
   const announcing = new Map<string, Promise<void>>();
   let tick: NodeJS.Timeout | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<void> | undefined;
   let stopped = false;
   // "tenant\0key" → task id: keys are per tenant.
   const byIdempotencyKey = new Map<string, string>();
   // Submits in progress by key, so a repeat sent before the first answered gets the same task.
   const submitting = new Map<string, Promise<Task>>();
   const watchdogs = new Map<string, NodeJS.Timeout>();
-  // Saves of one task, in order: each writes the task as it is when it runs.
-  const saving = new Map<string, Promise<void>>();
+  // Saves (and the delete) of one task, in order: each writes the task as it is when it runs.
+  const saving = perTaskQueue();
   // Tasks whose last save failed: saved again on their next event, even one that changes nothing.
   const unsaved = new Set<string>();
   let loaded: Promise<void> | undefined;
@@ -173,10 +189,14 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
       );
     }
     await admitWaiting();
+    if (retentionMs > 0) {
+      await sweep();
+      scheduleSweep();
+    }
   }
 
   function persist(taskId: string): Promise<void> {
-    const save = (saving.get(taskId) ?? Promise.resolve()).then(async () => {
+    return saving.run(taskId, async () => {
       const snapshot = board.snapshot(taskId);
       if (!snapshot) return;
       try {
@@ -187,12 +207,58 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
         throw error;
       }
     });
-    const settled = save.catch(() => undefined);
-    saving.set(taskId, settled);
-    void settled.then(() => {
-      if (saving.get(taskId) === settled) saving.delete(taskId);
-    });
-    return save;
+  }
+
+  /**
+   * Forgets every task that ended more than the retention ago. Never throws:
+   * a task that could not be forgotten is logged and tried again next time.
+   */
+  async function sweep(): Promise<void> {
+    const cutoff = Date.now() - retentionMs;
+    const expired = board.all().filter((task) => isTerminal(task.state) && task.finishedAt && timestampMs(task.finishedAt) < cutoff);
+    let forgotten = 0;
+    for (const task of expired) {
+      if (stopped) break;
+      try {
+        await forget(task);
+        forgotten++;
+      } catch (error) {
+        logger.warn(
+          { taskId: task.taskId, tenant: task.tenant, err: describeError(error) },
+          "could not forget an ended task past its retention; tried again on the next sweep",
+        );
+      }
+    }
+    if (forgotten > 0) logger.info({ forgotten, retentionHours: retentionMs / 3_600_000 }, "forgot tasks ended past their retention");
+  }
+
+  function scheduleSweep(): void {
+    if (stopped) return;
+    sweepTimer = setTimeout(() => {
+      sweeping = sweep().finally(() => {
+        sweeping = undefined;
+        scheduleSweep();
+      });
+    }, sweepEveryMs);
+    sweepTimer.unref();
+  }
+
+  /**
+   * Forgets an ended task: its workspace folder, then its saved state, then
+   * its place on the board and its idempotency key. A step that fails leaves
+   * the task on the board, so the next sweep does the rest.
+   */
+  async function forget(task: Task): Promise<void> {
+    const { taskId, tenant } = task;
+    // The gateway's to remove: the other services write in it only while the task runs.
+    await rm(taskWorkspace(workspaceRoot, tenant, taskId).taskDir, { recursive: true, force: true });
+    // An ended task is saved again only after a failed save, which would now bring it back.
+    unsaved.delete(taskId);
+    await saving.run(taskId, () => store.delete(taskId));
+    const key = board.get(taskId)?.idempotencyKey;
+    board.remove(taskId);
+    const scoped = key && idempotencyScope(tenant, key);
+    if (scoped && byIdempotencyKey.get(scoped) === taskId) byIdempotencyKey.delete(scoped);
   }
 
   /** The GPUs a task's runs hold at once. */
@@ -543,10 +609,12 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
     async stop() {
       stopped = true;
       clearTimeout(tick);
+      clearTimeout(sweepTimer);
       for (const timer of watchdogs.values()) clearTimeout(timer);
       watchdogs.clear();
       await loaded?.catch(() => undefined);
-      await Promise.all([...saving.values()]);
+      await sweeping;
+      await saving.idle();
       await store.close?.();
     },
   };
@@ -554,6 +622,9 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
 
 /** Longest delay a Node timer takes; a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Longest wait between two retention sweeps by default. */
+const MAX_SWEEP_EVERY_MS = 10 * 60_000;
 
 /** When a task must be done: its start (its creation, for a task saved before starts were) plus its time limit. */
 function deadlineOf(task: Task): number {

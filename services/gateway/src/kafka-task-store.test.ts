@@ -169,6 +169,27 @@ describe("Kafka task store", () => {
     expect((await records()).size).toBe(1 + SNAPSHOT_HISTORY_LIMIT);
   });
 
+  it("deletes a task with tombstones for all its records, after its saves in flight, in the instance that saved it or one that loaded it", async () => {
+    const board = new TaskBoard();
+    const store = openStore();
+    await store.loadAll();
+    await boardWithUpdates(store, board, "t1", 3);
+    await boardWithUpdates(store, board, "t2", 2);
+    await boardWithUpdates(store, board, "long", SNAPSHOT_HISTORY_LIMIT + 9); // sequences 1..210, 11..210 kept
+    board.update("t1", "ExecutionProgress", () => undefined, "in flight");
+    void store.save(board.snapshot("t1")!);
+    await store.delete("t1");
+    expect((await openStore().loadAll()).map((snapshot) => snapshot.task.taskId).sort()).toEqual(["long", "t2"]);
+
+    const second = openStore();
+    await second.loadAll();
+    await second.delete("long");
+    await second.delete("never-saved");
+    expect((await openStore().loadAll()).map((snapshot) => snapshot.task.taskId)).toEqual(["t2"]);
+    // Nothing of the deleted tasks is left to read, not even a Watch update.
+    expect([...(await records()).keys()].sort()).toEqual(["task/t2", "update/t2/1", "update/t2/2", "update/t2/3"]);
+  });
+
   it("rebuilds a restarted gateway: Get, List and Submit find the tasks, and Watch resumes from a sequence number", async () => {
     const first = await startGateway(openStore());
     const { task } = await first.tasks.submit({ spec: { inputUri: dataDir }, idempotencyKey: "job-1" });

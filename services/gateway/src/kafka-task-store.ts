@@ -3,7 +3,14 @@ import { createKafkaCompactedTopic, type CompactedRecord, type CompactedTopic } 
 import { describeError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
 import { WatchResponseSchema, type WatchResponse } from "@mlzero/proto";
-import { SNAPSHOT_HISTORY_LIMIT, taskSnapshotFromJson, taskSnapshotToJson, type TaskSnapshot, type TaskStore } from "./task-store.js";
+import {
+  SNAPSHOT_HISTORY_LIMIT,
+  perTaskQueue,
+  taskSnapshotFromJson,
+  taskSnapshotToJson,
+  type TaskSnapshot,
+  type TaskStore,
+} from "./task-store.js";
 
 /** The compacted topic of the gateway's task state. */
 export const TASK_STATE_TOPIC = "mlzero.task-state.v1";
@@ -39,6 +46,7 @@ interface Written {
  * the history, like the file store's append. All of a task's records go to
  * the partition of its id in one batch, so a save lands whole or not at all;
  * one that fails is written again, whole, by the next save of that task.
+ * A delete writes tombstones for all of a task's records, in one batch too.
  *
  * Loading reads the log to its end and joins each snapshot with its updates
  * up to the snapshot's sequence (the latest {@link SNAPSHOT_HISTORY_LIMIT}).
@@ -48,8 +56,8 @@ export function createCompactedTopicTaskStore(options: CompactedTopicTaskStoreOp
   const written = new Map<string, Written>();
   // Keys found at load that no snapshot keeps: deleted with the task's next save.
   const strays = new Map<string, string[]>();
-  // Saves of one task run in order, each writing what it was given.
-  const queues = new Map<string, Promise<void>>();
+  // Saves and deletes of one task run in order, each writing what it was given.
+  const queue = perTaskQueue();
 
   async function write(taskId: string, head: string, history: readonly WatchResponse[]): Promise<void> {
     const state = written.get(taskId);
@@ -73,6 +81,19 @@ export function createCompactedTopicTaskStore(options: CompactedTopicTaskStoreOp
       first: first ?? state?.first ?? 1n,
       last: fresh.at(-1)?.sequence ?? state?.last ?? 0n,
     });
+  }
+
+  /** Writes tombstones for the task's snapshot, its updates in the log and its strays, in one batch. */
+  async function forget(taskId: string): Promise<void> {
+    const records: CompactedRecord[] = [{ key: taskKey(taskId), value: undefined }];
+    const state = written.get(taskId);
+    if (state)
+      for (let sequence = state.first; sequence <= state.last; sequence++)
+        records.push({ key: updateKey(taskId, sequence), value: undefined });
+    for (const key of strays.get(taskId) ?? []) records.push({ key, value: undefined });
+    await log.write(taskId, records);
+    written.delete(taskId);
+    strays.delete(taskId);
   }
 
   return {
@@ -128,17 +149,15 @@ export function createCompactedTopicTaskStore(options: CompactedTopicTaskStoreOp
       // (its Watch updates are never changed once made).
       const head = taskSnapshotToJson({ ...snapshot, history: [] });
       const history = [...snapshot.history];
-      const save = (queues.get(taskId) ?? Promise.resolve()).then(() => write(taskId, head, history));
-      const settled = save.catch(() => undefined);
-      queues.set(taskId, settled);
-      void settled.then(() => {
-        if (queues.get(taskId) === settled) queues.delete(taskId);
-      });
-      return save;
+      return queue.run(taskId, () => write(taskId, head, history));
+    },
+
+    delete(taskId) {
+      return queue.run(taskId, () => forget(taskId));
     },
 
     async close() {
-      await Promise.all([...queues.values()]);
+      await queue.idle();
       await log.close();
     },
   };

@@ -14,7 +14,8 @@ import { createMemoryTaskStore, type TaskStore } from "./task-store.js";
 
 await runServiceMain("gateway", 50051, async ({ env, logger, bus, host, kafkaTopics }) => {
   const config = loadGatewayConfig(env);
-  logger.info({ taskState: config.taskState.kind }, "task state store chosen");
+  const retentionHours = config.MLZERO_GATEWAY_TASK_RETENTION_HOURS;
+  logger.info({ taskState: config.taskState.kind, taskRetentionHours: retentionHours || "forever" }, "task state store chosen");
   const tokensFile = config.MLZERO_GATEWAY_TOKENS_FILE;
   const authenticator = tokensFile
     ? await openBearerTokenFile({ file: tokensFile, logger: logger.child({ component: "auth" }) })
@@ -44,6 +45,7 @@ await runServiceMain("gateway", 50051, async ({ env, logger, bus, host, kafkaTop
     watchHeartbeatMs: config.MLZERO_GATEWAY_WATCH_HEARTBEAT_SECONDS * 1000,
     quotas,
     defaultParallelism: config.MLZERO_SEARCH_PARALLELISM,
+    taskRetentionMs: retentionHours * 3_600_000,
   });
   const dashboardPort = config.MLZERO_GATEWAY_DASHBOARD_PORT;
   if (!dashboardPort) return gateway;

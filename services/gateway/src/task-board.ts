@@ -84,7 +84,7 @@ export class TaskBoard {
     };
   }
 
-  /** Forgets a task (one whose creation could not be saved). */
+  /** Forgets a task (one whose creation could not be saved, or ended past its retention). */
   remove(taskId: string): void {
     this.records.delete(taskId);
   }

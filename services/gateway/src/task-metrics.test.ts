@@ -80,4 +80,39 @@ describe("withTaskMetrics", () => {
     expect(sample("mlzero_tasks_finished_total", { tenant: "acme" })).toBe(1);
     expect(sample("mlzero_llm_tokens_total", { agent: "coder" })).toBe(190);
   });
+
+  it("takes a deleted task out of the gauges, whether it ended, waits, or was loaded at a restart", async () => {
+    const ofTenant = (tenant: string, taskId: string, saved: TaskSnapshot) => {
+      saved.task.tenant = tenant;
+      saved.task.taskId = taskId;
+      return saved;
+    };
+    const inner = createMemoryTaskStore();
+    const store = withTaskMetrics(inner);
+    await store.save(ofTenant("globex", "t-ended", snapshot(TaskState.FAILED, 0, 0, 1_000)));
+    await store.save(ofTenant("globex", "t-waiting", snapshot(TaskState.QUEUED, 0, 0)));
+    let sample = await scrape();
+    const depth = sample("mlzero_queue_depth", { queue: "gateway_tasks" });
+    expect(sample("mlzero_tasks", { tenant: "globex", state: "FAILED" })).toBe(1);
+    expect(sample("mlzero_tasks", { tenant: "globex", state: "QUEUED" })).toBe(1);
+
+    await store.delete("t-ended");
+    await store.delete("t-ended"); // gone already: nothing more
+    sample = await scrape();
+    expect(sample("mlzero_tasks", { tenant: "globex", state: "FAILED" })).toBe(0);
+    expect(sample("mlzero_tasks", { tenant: "globex" })).toBe(1);
+    expect(sample("mlzero_tasks_finished_total", { tenant: "globex" })).toBe(1); // a counter: what happened stays
+    await store.delete("t-waiting");
+    sample = await scrape();
+    expect(sample("mlzero_tasks", { tenant: "globex" })).toBe(0);
+    expect(sample("mlzero_queue_depth", { queue: "gateway_tasks" })).toBe(depth - 1);
+    expect(await inner.loadAll()).toEqual([]);
+
+    await inner.save(ofTenant("initech", "t-loaded", snapshot(TaskState.SUCCEEDED, 0, 0, 1_000)));
+    const restarted = withTaskMetrics(inner);
+    await restarted.loadAll();
+    expect((await scrape())("mlzero_tasks", { tenant: "initech" })).toBe(1);
+    await restarted.delete("t-loaded");
+    expect((await scrape())("mlzero_tasks", { tenant: "initech" })).toBe(0);
+  });
 });

@@ -25,7 +25,8 @@ interface Seen {
  * change (a redelivered event that changes nothing saves nothing new).
  *
  * - `mlzero_tasks{tenant,state}` and `mlzero_queue_depth{queue="gateway_tasks"}`
- *   from every task's latest state (those loaded at a restart included);
+ *   from every task's latest state (those loaded at a restart included; a
+ *   deleted task leaves them);
  * - `mlzero_tasks_submitted_total`, `mlzero_tasks_finished_total{outcome}`
  *   and `mlzero_task_duration_seconds` as tasks arrive and end;
  * - `mlzero_llm_tokens_total`, `mlzero_llm_cost_usd_total` and
@@ -91,6 +92,15 @@ export function withTaskMetrics(store: TaskStore): TaskStore {
     async save(snapshot: TaskSnapshot): Promise<void> {
       await store.save(snapshot);
       observe(snapshot.task, true);
+    },
+    async delete(taskId: string): Promise<void> {
+      await store.delete(taskId);
+      const before = seen.get(taskId);
+      if (!before) return;
+      // Gone from the gauges: a forgotten task counts nowhere.
+      metrics.taskState(before.tenant, TaskState[before.state], undefined);
+      if (before.state === TaskState.QUEUED) metrics.queueDepth("gateway_tasks", -1);
+      seen.delete(taskId);
     },
     ...(store.close ? { close: () => store.close!() } : {}),
   };

@@ -43,6 +43,8 @@ export interface TaskStore {
   loadAll(): Promise<TaskSnapshot[]>;
   /** Saves a task's latest snapshot; a later save of the same task replaces it. */
   save(snapshot: TaskSnapshot): Promise<void>;
+  /** Forgets a task, after its saves in flight: {@link loadAll} no longer returns it. Deleting a missing task does nothing. */
+  delete(taskId: string): Promise<void>;
   /** Releases what the store holds. */
   close?(): Promise<void>;
 }
@@ -60,6 +62,34 @@ export function createMemoryTaskStore(): TaskStore {
     async save(snapshot) {
       // Serialised at once, so later changes to the board's objects do not leak in.
       saved.set(snapshot.task.taskId, taskSnapshotToJson(snapshot));
+    },
+    async delete(taskId) {
+      saved.delete(taskId);
+    },
+  };
+}
+
+/**
+ * Runs work per task in order, each piece after the previous one of its
+ * task settled (a failure does not stop the next), as the stores' saves
+ * and deletes of one task must.
+ */
+export function perTaskQueue() {
+  const queues = new Map<string, Promise<void>>();
+  return {
+    /** Runs `work` after the task's earlier work; answers its outcome. */
+    run(taskId: string, work: () => Promise<void>): Promise<void> {
+      const done = (queues.get(taskId) ?? Promise.resolve()).then(work);
+      const settled = done.catch(() => undefined);
+      queues.set(taskId, settled);
+      void settled.then(() => {
+        if (queues.get(taskId) === settled) queues.delete(taskId);
+      });
+      return done;
+    },
+    /** Settles once the work queued so far has. */
+    async idle(): Promise<void> {
+      await Promise.all([...queues.values()]);
     },
   };
 }

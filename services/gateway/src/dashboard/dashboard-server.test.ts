@@ -316,6 +316,7 @@ describe("the dashboard's HTTP server", () => {
       store: {
         loadAll: () => Promise.reject(new Error("cannot read /srv/state/t1.json: EIO")),
         save: () => Promise.resolve(),
+        delete: () => Promise.resolve(),
       },
     });
     const server = await startDashboardServer({
