@@ -1,4 +1,5 @@
-import { readFile, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -173,6 +174,36 @@ describe("TLS", () => {
     }
   });
 
+  it("serves a rotated certificate to new connections without a restart, once its key matches", async () => {
+    const live = path.join(dir, "live");
+    const rotated = await generateTestCertificates(path.join(dir, "rotated"));
+    await mkdir(live, { recursive: true });
+    const install = async (from: TestCertificates, parts: ("crt" | "key")[] = ["crt", "key"]) => {
+      if (parts.includes("crt")) await copyFile(from.serverCert, path.join(live, "tls.crt"));
+      if (parts.includes("key")) await copyFile(from.serverKey, path.join(live, "tls.key"));
+    };
+    await install(certs);
+    const server = await startServer({
+      MLZERO_TLS_CERT: path.join(live, "tls.crt"),
+      MLZERO_TLS_KEY: path.join(live, "tls.key"),
+      MLZERO_TLS_RELOAD_SECONDS: "0.05",
+    });
+    const trusting = async (of: TestCertificates) => getWith(server, clientTlsTransport({ ca: await pem(of.caCert) }));
+    try {
+      expect(await trusting(certs)).toBe("ok");
+      // Halfway through an update (the new certificate, the old key): the old pair stays.
+      await install(rotated, ["crt"]);
+      await sleep(300);
+      expect(await trusting(certs)).toBe("ok");
+      await install(rotated, ["key"]);
+      await sleep(300);
+      expect(await trusting(rotated)).toBe("ok");
+      expect(await trusting(certs)).toBe("UNAVAILABLE");
+    } finally {
+      await server.stop(100);
+    }
+  });
+
   it("is plaintext without the variables, and names the variable of a bad setting", () => {
     expect(serverCredentialsFromEnv({})._isSecure()).toBe(false);
     expect(clientTransportFromEnv({}).secure).toBe(false);
@@ -186,5 +217,11 @@ describe("TLS", () => {
     );
     expect(() => clientTransportFromEnv({ MLZERO_TLS_CA: path.join(dir, "server.ext") })).toThrow(/MLZERO_TLS_CA: .* is not a PEM file/);
     expect(() => clientTransportFromEnv({ MLZERO_TLS: "yes" })).toThrow(/MLZERO_TLS must be true or false/);
+    expect(() => serverCredentialsFromEnv({ MLZERO_TLS_CERT: certs.serverCert, MLZERO_TLS_KEY: certs.clientKey })).toThrow(
+      /MLZERO_TLS_KEY is not the private key of the certificate in MLZERO_TLS_CERT/,
+    );
+    expect(() =>
+      serverCredentialsFromEnv({ MLZERO_TLS_CERT: certs.serverCert, MLZERO_TLS_KEY: certs.serverKey, MLZERO_TLS_RELOAD_SECONDS: "soon" }),
+    ).toThrow(/MLZERO_TLS_RELOAD_SECONDS must be a number of seconds/);
   });
 });

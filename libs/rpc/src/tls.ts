@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { ServerCredentials, credentials, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
+import { ServerCredentials, credentials, experimental, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
+import { ReloadingCertificateFiles, certificateMatchesKey } from "./certificate-files.js";
 
 /**
  * TLS of every gRPC server and client, from the environment:
@@ -9,6 +10,9 @@ import { ServerCredentials, credentials, type ChannelCredentials, type ChannelOp
  *   using TLS presents them as its client certificate.
  * - `MLZERO_TLS_CLIENT_CA`: a server requires a client certificate signed by
  *   this CA (mutual TLS, `checkClientCertificate` on). Needs the two above.
+ * - `MLZERO_TLS_RELOAD_SECONDS`: a server reads its three files again this
+ *   often (default 60; 0: never) and serves new connections a rotated
+ *   certificate without a restart.
  * - `MLZERO_TLS_CA`: a client verifies servers against this CA, and so
  *   dials with TLS. `MLZERO_TLS=true` dials with TLS against the system's
  *   roots instead.
@@ -22,6 +26,7 @@ export const TLS_ENV = [
   "MLZERO_TLS_CERT",
   "MLZERO_TLS_KEY",
   "MLZERO_TLS_CLIENT_CA",
+  "MLZERO_TLS_RELOAD_SECONDS",
   "MLZERO_TLS_CA",
   "MLZERO_TLS",
   "MLZERO_TLS_SERVER_NAME",
@@ -55,7 +60,33 @@ export function serverCredentialsFromEnv(env: NodeJS.ProcessEnv = process.env): 
       );
     return ServerCredentials.createInsecure();
   }
-  return serverTlsCredentials({ cert, key, ca: clientCa });
+  if (!certificateMatchesKey(cert, key)) {
+    throw new Error("invalid TLS configuration: MLZERO_TLS_KEY is not the private key of the certificate in MLZERO_TLS_CERT");
+  }
+  const files = new ReloadingCertificateFiles(
+    {
+      certFile: env.MLZERO_TLS_CERT!.trim(),
+      keyFile: env.MLZERO_TLS_KEY!.trim(),
+      clientCaFile: env.MLZERO_TLS_CLIENT_CA?.trim() || undefined,
+    },
+    { cert, key, clientCa },
+    reloadSeconds(env) * 1000,
+  );
+  // grpc-js (1.14) hands this factory's first argument on as the identity
+  // provider and the second as the CA's, whatever its typings call them.
+  return experimental.createCertificateProviderServerCredentials(files, clientCa ? files : null, Boolean(clientCa));
+}
+
+function reloadSeconds(env: NodeJS.ProcessEnv): number {
+  const text = env.MLZERO_TLS_RELOAD_SECONDS?.trim();
+  if (!text) return 60;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new Error(
+      `invalid TLS configuration: MLZERO_TLS_RELOAD_SECONDS must be a number of seconds (0: never), got ${JSON.stringify(text)}`,
+    );
+  }
+  return seconds;
 }
 
 /** TLS server credentials; with `ca`, every client must present a certificate signed by it. */
