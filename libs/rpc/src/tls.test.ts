@@ -174,7 +174,7 @@ describe("TLS", () => {
     }
   });
 
-  it("serves a rotated certificate to new connections without a restart, once its key matches", async () => {
+  it("serves a rotated certificate to new connections without a restart, once its key matches; a client takes a rotated CA alike", async () => {
     const live = path.join(dir, "live");
     const rotated = await generateTestCertificates(path.join(dir, "rotated"));
     await mkdir(live, { recursive: true });
@@ -183,14 +183,20 @@ describe("TLS", () => {
       if (parts.includes("key")) await copyFile(from.serverKey, path.join(live, "tls.key"));
     };
     await install(certs);
+    await copyFile(certs.caCert, path.join(live, "ca.crt"));
     const server = await startServer({
       MLZERO_TLS_CERT: path.join(live, "tls.crt"),
       MLZERO_TLS_KEY: path.join(live, "tls.key"),
       MLZERO_TLS_RELOAD_SECONDS: "0.05",
     });
     const trusting = async (of: TestCertificates) => getWith(server, clientTlsTransport({ ca: await pem(of.caCert) }));
+    // A client that reads its CA file again, made before the rotation and used after it.
+    const fromEnv = clientTransportFromEnv({ MLZERO_TLS_CA: path.join(live, "ca.crt"), MLZERO_TLS_RELOAD_SECONDS: "0.05" });
+    // Its own subchannels per client: a new connection, not one grpc-js kept from the call before.
+    const reloadingClient = { ...fromEnv, options: { ...fromEnv.options, "grpc.use_local_subchannel_pool": 1 } };
     try {
       expect(await trusting(certs)).toBe("ok");
+      expect(await getWith(server, reloadingClient)).toBe("ok");
       // Halfway through an update (the new certificate, the old key): the old pair stays.
       await install(rotated, ["crt"]);
       await sleep(300);
@@ -199,6 +205,10 @@ describe("TLS", () => {
       await sleep(300);
       expect(await trusting(rotated)).toBe("ok");
       expect(await trusting(certs)).toBe("UNAVAILABLE");
+      expect(await getWith(server, reloadingClient)).toBe("UNAVAILABLE");
+      await copyFile(rotated.caCert, path.join(live, "ca.crt"));
+      await sleep(300);
+      expect(await getWith(server, reloadingClient)).toBe("ok");
     } finally {
       await server.stop(100);
     }

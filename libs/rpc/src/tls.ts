@@ -10,9 +10,9 @@ import { ReloadingCertificateFiles, certificateMatchesKey } from "./certificate-
  *   using TLS presents them as its client certificate.
  * - `MLZERO_TLS_CLIENT_CA`: a server requires a client certificate signed by
  *   this CA (mutual TLS, `checkClientCertificate` on). Needs the two above.
- * - `MLZERO_TLS_RELOAD_SECONDS`: a server reads its three files again this
- *   often (default 60; 0: never) and serves new connections a rotated
- *   certificate without a restart.
+ * - `MLZERO_TLS_RELOAD_SECONDS`: servers and clients read their files again
+ *   this often (default 60; 0: never) and use a rotated certificate or CA
+ *   for new connections without a restart.
  * - `MLZERO_TLS_CA`: a client verifies servers against this CA, and so
  *   dials with TLS. `MLZERO_TLS=true` dials with TLS against the system's
  *   roots instead.
@@ -60,16 +60,10 @@ export function serverCredentialsFromEnv(env: NodeJS.ProcessEnv = process.env): 
       );
     return ServerCredentials.createInsecure();
   }
-  if (!certificateMatchesKey(cert, key)) {
-    throw new Error("invalid TLS configuration: MLZERO_TLS_KEY is not the private key of the certificate in MLZERO_TLS_CERT");
-  }
+  checkKeyOfCertificate(cert, key);
   const files = new ReloadingCertificateFiles(
-    {
-      certFile: env.MLZERO_TLS_CERT!.trim(),
-      keyFile: env.MLZERO_TLS_KEY!.trim(),
-      clientCaFile: env.MLZERO_TLS_CLIENT_CA?.trim() || undefined,
-    },
-    { cert, key, clientCa },
+    { certFile: fileOf(env, "MLZERO_TLS_CERT"), keyFile: fileOf(env, "MLZERO_TLS_KEY"), caFile: fileOf(env, "MLZERO_TLS_CLIENT_CA") },
+    { cert, key, ca: clientCa },
     reloadSeconds(env) * 1000,
   );
   // grpc-js (1.14) hands this factory's first argument on as the identity
@@ -104,17 +98,46 @@ export function clientTransportFromEnv(env: NodeJS.ProcessEnv = process.env): Cl
   }
   if (!ca && flag !== "true" && flag !== "1") return { credentials: credentials.createInsecure(), options: {}, secure: false };
   const { cert, key } = identityFromEnv(env);
-  return clientTlsTransport({ ca, cert, key }, env.MLZERO_TLS_SERVER_NAME?.trim() || undefined);
+  const serverName = env.MLZERO_TLS_SERVER_NAME?.trim() || undefined;
+  // Against the system's roots: nothing of ours to rotate but a client certificate, read at start.
+  if (!ca) return clientTlsTransport({ cert, key }, serverName);
+  checkKeyOfCertificate(cert, key);
+  const files = new ReloadingCertificateFiles(
+    { certFile: fileOf(env, "MLZERO_TLS_CERT"), keyFile: fileOf(env, "MLZERO_TLS_KEY"), caFile: fileOf(env, "MLZERO_TLS_CA") },
+    { cert, key, ca },
+    reloadSeconds(env) * 1000,
+  );
+  return {
+    credentials: experimental.createCertificateProviderChannelCredentials(files, cert ? files : null),
+    options: serverNameOptions(serverName),
+    secure: true,
+  };
 }
 
 /** A TLS client: verifies the server against `ca` (the system's roots without one), presents `cert` when given. */
 export function clientTlsTransport(material: TlsMaterial, serverName?: string): ClientTransport {
-  const options: ChannelOptions = serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {};
   return {
     credentials: credentials.createSsl(material.ca ?? null, material.key ?? null, material.cert ?? null),
-    options,
+    options: serverNameOptions(serverName),
     secure: true,
   };
+}
+
+/** Channel options that make a client expect `serverName` in the server's certificate instead of the host it dials. */
+function serverNameOptions(serverName: string | undefined): ChannelOptions {
+  return serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {};
+}
+
+/** A process's own key must be its certificate's: else every handshake would fail later, less clearly. */
+function checkKeyOfCertificate(cert: Buffer | undefined, key: Buffer | undefined): void {
+  if (cert && key && !certificateMatchesKey(cert, key)) {
+    throw new Error("invalid TLS configuration: MLZERO_TLS_KEY is not the private key of the certificate in MLZERO_TLS_CERT");
+  }
+}
+
+/** The file a variable names, trimmed; undefined when unset. */
+function fileOf(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  return env[name]?.trim() || undefined;
 }
 
 function identityFromEnv(env: NodeJS.ProcessEnv): { cert?: Buffer; key?: Buffer } {
@@ -130,7 +153,7 @@ function identityFromEnv(env: NodeJS.ProcessEnv): { cert?: Buffer; key?: Buffer 
 
 /** The PEM file a variable names; undefined when unset; an error naming the variable when unreadable. */
 function readPem(env: NodeJS.ProcessEnv, name: string): Buffer | undefined {
-  const file = env[name]?.trim();
+  const file = fileOf(env, name);
   if (!file) return undefined;
   let content: Buffer;
   try {
