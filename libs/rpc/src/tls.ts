@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { ServerCredentials, credentials, experimental, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { ReloadingCertificateFiles, certificateMatchesKey } from "./certificate-files.js";
 
+export { ReloadingCertificateFiles } from "./certificate-files.js";
+
 /**
  * TLS of every gRPC server and client, from the environment:
  *
@@ -47,6 +49,23 @@ export interface TlsMaterial {
   key?: Buffer;
   /** Server: the CA a client certificate must chain to (mutual TLS). Client: the CA the server's must chain to. */
   ca?: Buffer;
+}
+
+/**
+ * This process's own certificate and key from `MLZERO_TLS_CERT` and
+ * `MLZERO_TLS_KEY`, read again as `MLZERO_TLS_RELOAD_SECONDS` says, for a
+ * server other than gRPC (the gateway's dashboard) to serve HTTPS with the
+ * same identity; undefined without them.
+ */
+export function serverIdentityFromEnv(env: NodeJS.ProcessEnv = process.env): ReloadingCertificateFiles | undefined {
+  const { cert, key } = identityFromEnv(env);
+  if (!cert || !key) return undefined;
+  checkKeyOfCertificate(cert, key);
+  return new ReloadingCertificateFiles(
+    { certFile: fileOf(env, "MLZERO_TLS_CERT"), keyFile: fileOf(env, "MLZERO_TLS_KEY") },
+    { cert, key },
+    reloadSeconds(env) * 1000,
+  );
 }
 
 /** Server credentials from the `MLZERO_TLS_*` variables: TLS with a certificate, mutual TLS with a client CA too, else plaintext. */

@@ -1,6 +1,6 @@
 import type { Logger } from "@mlzero/logging";
 import { TaskService } from "@mlzero/proto";
-import { localClient } from "@mlzero/rpc";
+import { localClient, serverIdentityFromEnv } from "@mlzero/rpc";
 import { runServiceMain, type KafkaTopicLayout } from "@mlzero/service";
 import { openBearerTokenFile } from "./bearer-tokens.js";
 import { budgetDefaultsFrom, loadGatewayConfig, quotaPolicyFrom, type TaskStateChoice } from "./config.js";
@@ -55,6 +55,8 @@ await runServiceMain("gateway", 50051, async ({ env, logger, bus, host, kafkaTop
     port: dashboardPort,
     tasks: localClient(TaskService, gateway.taskService),
     logger: logger.child({ component: "dashboard" }),
+    // HTTPS with the gRPC server's certificate when it has one: the page sends bearer tokens.
+    identity: serverIdentityFromEnv(env),
   });
   logger.info({ url: dashboard.url }, "dashboard listening");
   return {

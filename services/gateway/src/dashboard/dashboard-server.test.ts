@@ -1,13 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { get as httpsGet } from "node:https";
 import { tmpdir } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { createInProcessBus, newEnvelope, type InProcessBus } from "@mlzero/bus";
 import { createLogger, createSilentLogger, type Logger } from "@mlzero/logging";
 import { ExecutionProgressSchema, TaskService } from "@mlzero/proto";
-import { localClient } from "@mlzero/rpc";
+import { localClient, serverIdentityFromEnv } from "@mlzero/rpc";
+import { generateTestCertificates, type TestCertificates } from "@mlzero/rpc/testing";
 import { taskWorkspace } from "@mlzero/workspace";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openBearerTokenFile } from "../bearer-tokens.js";
@@ -336,6 +339,55 @@ describe("the dashboard's HTTP server", () => {
   it("never writes a token to its logs", () => {
     expect(logs).toMatch(/"msg":"dashboard"/); // requests were logged, by path
     for (const token of [ACME_TOKEN, GLOBEX_TOKEN]) expect(logs.includes(token), "a token in the logs").toBe(false);
+  });
+});
+
+describe("the dashboard over HTTPS", () => {
+  it("serves the gRPC server's certificate, and a rotated one to new connections", async () => {
+    const live = path.join(dir, "tls");
+    const [first, rotated] = [
+      await generateTestCertificates(path.join(dir, "certs-1")),
+      await generateTestCertificates(path.join(dir, "certs-2")),
+    ];
+    await mkdir(live);
+    const install = async (from: TestCertificates) => {
+      await copyFile(from.serverCert, path.join(live, "tls.crt"));
+      await copyFile(from.serverKey, path.join(live, "tls.key"));
+    };
+    await install(first);
+    const identity = serverIdentityFromEnv({
+      MLZERO_TLS_CERT: path.join(live, "tls.crt"),
+      MLZERO_TLS_KEY: path.join(live, "tls.key"),
+      MLZERO_TLS_RELOAD_SECONDS: "0.05",
+    });
+    const secure = await startDashboardServer({
+      host: "127.0.0.1",
+      port: 0,
+      tasks: localClient(TaskService, gateway.taskService),
+      logger: createSilentLogger(),
+      identity,
+    });
+    /** The status of GET /api/tasks as acme, over TLS checked against `trusted`'s CA; the TLS error's code when it fails. */
+    const statusTrusting = async (trusted: TestCertificates) => {
+      const ca = await readFile(trusted.caCert);
+      return new Promise<number | string>((resolve) => {
+        const request = httpsGet(new URL("api/tasks", secure.url), { ca, headers: asAcme, agent: false }, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        });
+        request.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      });
+    };
+    try {
+      expect(secure.url).toBe(`https://127.0.0.1:${secure.port}/`);
+      expect(await statusTrusting(first)).toBe(200);
+      await install(rotated);
+      await sleep(300);
+      expect(await statusTrusting(rotated)).toBe(200);
+      expect(await statusTrusting(first)).not.toBe(200);
+    } finally {
+      await secure.close();
+    }
   });
 });
 

@@ -1,7 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { InvalidInputError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
+import type { ReloadingCertificateFiles } from "@mlzero/rpc";
 import { listenHttp } from "@mlzero/telemetry";
 import {
   downloadArtifact,
@@ -28,6 +30,13 @@ export interface DashboardServerOptions {
    */
   tasks: DashboardTasks;
   logger: Logger;
+  /**
+   * Serve HTTPS with this certificate and key (the gRPC server's own, see
+   * `serverIdentityFromEnv`), taking a rotated one for new connections;
+   * plain HTTP without. A browser brings no client certificate: tokens, not
+   * mutual TLS, say who calls.
+   */
+  identity?: ReloadingCertificateFiles;
 }
 
 /** A started dashboard. */
@@ -78,7 +87,7 @@ const TASK_ROUTE = /^\/api\/tasks\/([^/]+)(?:\/(events)|\/artifacts\/([^/]+))?$/
 export async function startDashboardServer(options: DashboardServerOptions): Promise<DashboardServer> {
   const { tasks, logger } = options;
   const assets = await loadAssets();
-  const server = createServer((request, response) => {
+  const serve = (request: IncomingMessage, response: ServerResponse) => {
     const started = performance.now();
     const path = (request.url ?? "/").split("?")[0];
     // The path only: a query may carry a page token, and no header is ever logged.
@@ -92,7 +101,10 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
         sendJson(response, status, body);
       }
     });
-  });
+  };
+  const { server, stopWatching } = options.identity
+    ? httpsServer(options.identity, serve)
+    : { server: createServer(serve), stopWatching() {} };
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.setHeader(name, value);
@@ -134,9 +146,30 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
   try {
     listener = await listenHttp(server, options.host, options.port);
   } catch (error) {
+    stopWatching();
     throw new Error(`cannot serve the dashboard on ${options.host}:${options.port}: ${(error as Error).message}`);
   }
-  return { port: listener.port, url: `${listener.origin}/`, close: listener.close };
+  return {
+    port: listener.port,
+    url: `${listener.origin}/`,
+    close: async () => {
+      stopWatching();
+      await listener.close();
+    },
+  };
+}
+
+/** An HTTPS server on `identity`, which sets its certificate at once and again whenever it is rotated. */
+function httpsServer(
+  identity: ReloadingCertificateFiles,
+  serve: (request: IncomingMessage, response: ServerResponse) => void,
+): { server: HttpsServer; stopWatching: () => void } {
+  const server = createHttpsServer(serve);
+  const onIdentity = (update: { certificate: Buffer; privateKey: Buffer } | null) => {
+    if (update) server.setSecureContext({ cert: update.certificate, key: update.privateKey });
+  };
+  identity.addIdentityCertificateListener(onIdentity);
+  return { server, stopWatching: () => identity.removeIdentityCertificateListener(onIdentity) };
 }
 
 /** The page's files, read once: a gateway whose build lacks them says so at start. */
