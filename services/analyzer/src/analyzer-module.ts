@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { followEnvelope, type EventBus } from "@mlzero/bus";
 import type { Logger } from "@mlzero/logging";
-import { FinishedTasks, ProcessedSet, secondsLeft } from "@mlzero/pipeline";
+import { FinishedTasks, KeyedQueue, ProcessedSet, secondsLeft } from "@mlzero/pipeline";
 import { sumUsage, usageTotals } from "@mlzero/llm/usage";
 import {
   AnalyzeRequestSchema,
@@ -87,7 +87,7 @@ export function createAnalyzerModule({
 }: AnalyzerModuleOptions): ServiceModule {
   const finished = new FinishedTasks();
   const processed = new ProcessedSet();
-  const serial = new TaskQueue();
+  const serial = new KeyedQueue();
 
   async function judge(event: ExecutionFinished): Promise<void> {
     const envelope = event.envelope;
@@ -350,20 +350,4 @@ function nodeOf(iteration: number, analyzed: IterationAnalyzed): SearchNode {
     ...(analysis?.fix ? { fix: analysis.fix } : {}),
     summary: analysis?.summary ?? "",
   };
-}
-
-/** Runs one piece of work per key at a time, in arrival order. */
-class TaskQueue {
-  private readonly tails = new Map<string, Promise<unknown>>();
-
-  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const current = previous.catch(() => undefined).then(work);
-    this.tails.set(key, current);
-    try {
-      return await current;
-    } finally {
-      if (this.tails.get(key) === current) this.tails.delete(key);
-    }
-  }
 }

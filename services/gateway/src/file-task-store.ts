@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { appendFile, mkdir, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { KeyedQueue } from "@mlzero/pipeline";
 import {
   SNAPSHOT_HISTORY_LIMIT,
   cloneTaskSnapshot,
-  perTaskQueue,
   taskSnapshotFromJson,
   taskSnapshotToJson,
   type TaskSnapshot,
@@ -40,7 +40,7 @@ export function createFileTaskStore(options: FileTaskStoreOptions): TaskStore {
   // Per task: the highest Watch sequence written and the lines in its file.
   const written = new Map<string, { sequence: bigint; lines: number }>();
   // Saves and deletes of one task run in order, each writing what it was given.
-  const queue = perTaskQueue();
+  const queue = new KeyedQueue();
   let ready: Promise<unknown> | undefined;
   const ensureDir = () => (ready ??= mkdir(dir, { recursive: true }));
 

@@ -5,6 +5,7 @@ import { durationFromMs, durationMs, timestampFromMs, timestampMs, timestampNow,
 import { newEnvelope, type EventBus, type EventHandlers, type EventMessage, type EventName } from "@mlzero/bus";
 import { FailedPreconditionError, InvalidInputError, NotFoundError, ResourceExhaustedError, describeError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
+import { KeyedQueue } from "@mlzero/pipeline";
 import {
   BudgetSchema,
   IterationSummarySchema,
@@ -34,7 +35,7 @@ import { fixedQuotas, limitsGpus, type Quotas } from "./quotas.js";
 import { resolveInput, stageInput } from "./stage-input.js";
 import { artifactFile, streamArtifact } from "./task-artifacts.js";
 import { TaskBoard, isTerminal, type TaskRecord } from "./task-board.js";
-import { createMemoryTaskStore, perTaskQueue, type TaskStore } from "./task-store.js";
+import { createMemoryTaskStore, type TaskStore } from "./task-store.js";
 import { writeTaskOutput } from "./write-task-output.js";
 
 /** Options for {@link createGatewayModule}. */
@@ -150,7 +151,7 @@ export function createGatewayModule(options: GatewayModuleOptions): GatewayModul
   const submitting = new Map<string, Promise<Task>>();
   const watchdogs = new Map<string, NodeJS.Timeout>();
   // Saves (and the delete) of one task, in order: each writes the task as it is when it runs.
-  const saving = perTaskQueue();
+  const saving = new KeyedQueue();
   // Tasks whose last save failed: saved again on their next event, even one that changes nothing.
   const unsaved = new Set<string>();
   let loaded: Promise<void> | undefined;

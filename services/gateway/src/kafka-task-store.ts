@@ -2,15 +2,9 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createKafkaCompactedTopic, type CompactedRecord, type CompactedTopic } from "@mlzero/bus-kafka";
 import { describeError } from "@mlzero/errors";
 import type { Logger } from "@mlzero/logging";
+import { KeyedQueue } from "@mlzero/pipeline";
 import { WatchResponseSchema, type WatchResponse } from "@mlzero/proto";
-import {
-  SNAPSHOT_HISTORY_LIMIT,
-  perTaskQueue,
-  taskSnapshotFromJson,
-  taskSnapshotToJson,
-  type TaskSnapshot,
-  type TaskStore,
-} from "./task-store.js";
+import { SNAPSHOT_HISTORY_LIMIT, taskSnapshotFromJson, taskSnapshotToJson, type TaskSnapshot, type TaskStore } from "./task-store.js";
 
 /** The compacted topic of the gateway's task state. */
 export const TASK_STATE_TOPIC = "mlzero.task-state.v1";
@@ -57,7 +51,7 @@ export function createCompactedTopicTaskStore(options: CompactedTopicTaskStoreOp
   // Keys found at load that no snapshot keeps: deleted with the task's next save.
   const strays = new Map<string, string[]>();
   // Saves and deletes of one task run in order, each writing what it was given.
-  const queue = perTaskQueue();
+  const queue = new KeyedQueue();
 
   async function write(taskId: string, head: string, history: readonly WatchResponse[]): Promise<void> {
     const state = written.get(taskId);

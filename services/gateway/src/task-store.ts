@@ -69,31 +69,6 @@ export function createMemoryTaskStore(): TaskStore {
   };
 }
 
-/**
- * Runs work per task in order, each piece after the previous one of its
- * task settled (a failure does not stop the next), as the stores' saves
- * and deletes of one task must.
- */
-export function perTaskQueue() {
-  const queues = new Map<string, Promise<void>>();
-  return {
-    /** Runs `work` after the task's earlier work; answers its outcome. */
-    run(taskId: string, work: () => Promise<void>): Promise<void> {
-      const done = (queues.get(taskId) ?? Promise.resolve()).then(work);
-      const settled = done.catch(() => undefined);
-      queues.set(taskId, settled);
-      void settled.then(() => {
-        if (queues.get(taskId) === settled) queues.delete(taskId);
-      });
-      return done;
-    },
-    /** Settles once the work queued so far has. */
-    async idle(): Promise<void> {
-      await Promise.all([...queues.values()]);
-    },
-  };
-}
-
 interface StoredSnapshot {
   version: 1;
   task: string;
