@@ -59,13 +59,7 @@ export interface TlsMaterial {
  */
 export function serverIdentityFromEnv(env: NodeJS.ProcessEnv = process.env): ReloadingCertificateFiles | undefined {
   const { cert, key } = identityFromEnv(env);
-  if (!cert || !key) return undefined;
-  checkKeyOfCertificate(cert, key);
-  return new ReloadingCertificateFiles(
-    { certFile: fileOf(env, "MLZERO_TLS_CERT"), keyFile: fileOf(env, "MLZERO_TLS_KEY") },
-    { cert, key },
-    reloadSeconds(env) * 1000,
-  );
+  return cert && key ? watchedFiles(env, { cert, key }) : undefined;
 }
 
 /** Server credentials from the `MLZERO_TLS_*` variables: TLS with a certificate, mutual TLS with a client CA too, else plaintext. */
@@ -79,12 +73,7 @@ export function serverCredentialsFromEnv(env: NodeJS.ProcessEnv = process.env): 
       );
     return ServerCredentials.createInsecure();
   }
-  checkKeyOfCertificate(cert, key);
-  const files = new ReloadingCertificateFiles(
-    { certFile: fileOf(env, "MLZERO_TLS_CERT"), keyFile: fileOf(env, "MLZERO_TLS_KEY"), caFile: fileOf(env, "MLZERO_TLS_CLIENT_CA") },
-    { cert, key, ca: clientCa },
-    reloadSeconds(env) * 1000,
-  );
+  const files = watchedFiles(env, { cert, key, ca: clientCa }, "MLZERO_TLS_CLIENT_CA");
   // grpc-js (1.14) hands this factory's first argument on as the identity
   // provider and the second as the CA's, whatever its typings call them.
   return experimental.createCertificateProviderServerCredentials(files, clientCa ? files : null, Boolean(clientCa));
@@ -120,12 +109,7 @@ export function clientTransportFromEnv(env: NodeJS.ProcessEnv = process.env): Cl
   const serverName = env.MLZERO_TLS_SERVER_NAME?.trim() || undefined;
   // Against the system's roots: nothing of ours to rotate but a client certificate, read at start.
   if (!ca) return clientTlsTransport({ cert, key }, serverName);
-  checkKeyOfCertificate(cert, key);
-  const files = new ReloadingCertificateFiles(
-    { certFile: fileOf(env, "MLZERO_TLS_CERT"), keyFile: fileOf(env, "MLZERO_TLS_KEY"), caFile: fileOf(env, "MLZERO_TLS_CA") },
-    { cert, key, ca },
-    reloadSeconds(env) * 1000,
-  );
+  const files = watchedFiles(env, { cert, key, ca }, "MLZERO_TLS_CA");
   return {
     credentials: experimental.createCertificateProviderChannelCredentials(files, cert ? files : null),
     options: serverNameOptions(serverName),
@@ -147,11 +131,21 @@ function serverNameOptions(serverName: string | undefined): ChannelOptions {
   return serverName ? { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName } : {};
 }
 
-/** A process's own key must be its certificate's: else every handshake would fail later, less clearly. */
-function checkKeyOfCertificate(cert: Buffer | undefined, key: Buffer | undefined): void {
-  if (cert && key && !certificateMatchesKey(cert, key)) {
+/**
+ * The files behind `material` (this process's certificate and key, and the
+ * CA named by `caVariable`), read again as `MLZERO_TLS_RELOAD_SECONDS` says.
+ * The key must be the certificate's: else every handshake would fail
+ * later, less clearly.
+ */
+function watchedFiles(env: NodeJS.ProcessEnv, material: TlsMaterial, caVariable?: string): ReloadingCertificateFiles {
+  if (material.cert && material.key && !certificateMatchesKey(material.cert, material.key)) {
     throw new Error("invalid TLS configuration: MLZERO_TLS_KEY is not the private key of the certificate in MLZERO_TLS_CERT");
   }
+  return new ReloadingCertificateFiles(
+    { certFile: fileOf(env, "MLZERO_TLS_CERT"), keyFile: fileOf(env, "MLZERO_TLS_KEY"), caFile: caVariable && fileOf(env, caVariable) },
+    material,
+    reloadSeconds(env) * 1000,
+  );
 }
 
 /** The file a variable names, trimmed; undefined when unset. */
