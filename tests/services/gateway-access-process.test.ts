@@ -4,8 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { TaskService } from "@mlzero/proto";
-import { RpcError, clientTransportFromEnv, createClient } from "@mlzero/rpc";
-import { generateTestCertificates, type TestCertificates } from "@mlzero/rpc/testing";
+import { clientTransportFromEnv, createClient } from "@mlzero/rpc";
+import { callOutcome, generateTestCertificates, type TestCertificates } from "@mlzero/rpc/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   killServiceProcess,
@@ -31,11 +31,7 @@ let address: string;
 let tls: NodeJS.ProcessEnv;
 let env: NodeJS.ProcessEnv;
 
-const codeOf = (call: Promise<unknown>) =>
-  call.then(
-    () => "OK",
-    (error: unknown) => (error instanceof RpcError ? error.codeName : String(error)),
-  );
+const codeOf = async (call: Promise<unknown>) => (await callOutcome(call)).code;
 
 function dial(token: string | undefined, transport = clientTransportFromEnv(tls)) {
   return createClient(TaskService, address, {

@@ -6,6 +6,8 @@ import { promisify } from "node:util";
 // Test helpers: certificates for TLS and mutual TLS tests, made with the
 // machine's openssl (no download), valid for 127.0.0.1 and localhost.
 
+import { RpcError } from "./service-errors.js";
+
 const run = promisify(execFile);
 
 /** PEM files of a test PKI: a CA, a server and a client certificate it signed, and a stranger signed by another CA. */
@@ -69,4 +71,15 @@ export async function generateTestCertificates(dir: string): Promise<TestCertifi
     strangerCert: file("stranger.crt"),
     strangerKey: file("stranger.key"),
   };
+}
+
+/** How a call ended, for assertions on status codes: `OK`, or the RpcError's code name and message (anything else is thrown). */
+export async function callOutcome(call: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await call;
+    return { code: "OK", message: "" };
+  } catch (error) {
+    if (!(error instanceof RpcError)) throw error;
+    return { code: error.codeName, message: error.message };
+  }
 }

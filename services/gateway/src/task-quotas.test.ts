@@ -7,7 +7,8 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { createInProcessBus, newEnvelope, type InProcessBus } from "@mlzero/bus";
 import { createSilentLogger } from "@mlzero/logging";
 import { TaskFinishedSchema, TaskService, TaskState, type BudgetSchema, type Task, type WatchResponse } from "@mlzero/proto";
-import { RpcError, createClient, localClient, serverCredentialsFromEnv, startGrpcServer } from "@mlzero/rpc";
+import { createClient, localClient, serverCredentialsFromEnv, startGrpcServer } from "@mlzero/rpc";
+import { callOutcome } from "@mlzero/rpc/testing";
 import { metricsText, parseMetrics, sampleSum } from "@mlzero/telemetry";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Authenticator } from "./bearer-tokens.js";
@@ -136,16 +137,7 @@ describe("quotas at Submit", () => {
       createClient(TaskService, server.address, { defaultTimeoutMs: 10_000, metadata: { "x-tenant": tenant } });
     const acme = dial("acme");
     const globex = dial("globex");
-    const outcome = async (call: Promise<unknown>) => {
-      try {
-        await call;
-        return { code: "OK", message: "" };
-      } catch (error) {
-        if (!(error instanceof RpcError)) throw error;
-        return { code: error.codeName, message: error.message };
-      }
-    };
-    const submit = (client: typeof acme, budget: BudgetInit = {}) => outcome(client.submit({ spec: { inputUri: dataDir, budget } }));
+    const submit = (client: typeof acme, budget: BudgetInit = {}) => callOutcome(client.submit({ spec: { inputUri: dataDir, budget } }));
     try {
       // One running, two queued: the queue is full.
       for (let index = 0; index < 3; index++) expect(await submit(acme)).toEqual({ code: "OK", message: "" });

@@ -10,7 +10,6 @@ import { EVENT_NAMES, EVENT_TYPES, createInProcessBus, encodeEvent, type EventHa
 import { createLogger } from "@mlzero/logging";
 import { ArtifactKind, LogStream, TaskService, TaskState, type GetArtifactResponse, type Task, type WatchResponse } from "@mlzero/proto";
 import {
-  RpcError,
   clientTlsTransport,
   clientTransportFromEnv,
   createClient,
@@ -19,7 +18,7 @@ import {
   type RpcClient,
   type RunningGrpcServer,
 } from "@mlzero/rpc";
-import { generateTestCertificates } from "@mlzero/rpc/testing";
+import { callOutcome, generateTestCertificates } from "@mlzero/rpc/testing";
 import { taskWorkspace } from "@mlzero/workspace";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openBearerTokenFile } from "./bearer-tokens.js";
@@ -67,17 +66,6 @@ function dial(authorization?: string, address = server.address, transport = clie
 
 let acme: RpcClient<typeof TaskService>;
 let globex: RpcClient<typeof TaskService>;
-
-/** The status a call ends with: its code name and message, or OK. */
-async function outcome(call: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await call;
-    return { code: "OK", message: "" };
-  } catch (error) {
-    if (!(error instanceof RpcError)) throw error;
-    return { code: error.codeName, message: error.message };
-  }
-}
 
 /** A Watch read to its end (or its first `limit` updates). */
 async function watchAll(stream: AsyncIterable<WatchResponse>, limit = Infinity): Promise<WatchResponse[]> {
@@ -191,7 +179,7 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
         getArtifact: () => collect(client.getArtifact({ taskId: someTask, artifact: ArtifactKind.REPORT_JSON })),
       };
       for (const [method, call] of Object.entries(calls)) {
-        const result = await outcome(call());
+        const result = await callOutcome(call());
         expect(result.code, `${method} with ${authorization === undefined ? "no token" : "a bad token"}`).toBe("UNAUTHENTICATED");
         expect(result.message).toMatch(/bearer token|Bearer <token>/);
       }
@@ -206,12 +194,12 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
     expect(task.tenant).toBe("acme");
     const missing = `${task.taskId}x`;
     const notFound = (id: string) => ({ code: "NOT_FOUND", message: `task ${id} not found` });
-    expect(await outcome(globex.get({ taskId: task.taskId }))).toEqual(notFound(task.taskId));
-    expect(await outcome(globex.get({ taskId: missing }))).toEqual(notFound(missing));
-    expect(await outcome(watchAll(globex.watch({ taskId: task.taskId })))).toEqual(notFound(task.taskId));
-    expect(await outcome(watchAll(globex.watch({ taskId: missing })))).toEqual(notFound(missing));
-    expect(await outcome(globex.cancel({ taskId: task.taskId }))).toEqual(notFound(task.taskId));
-    expect(await outcome(globex.cancel({ taskId: missing }))).toEqual(notFound(missing));
+    expect(await callOutcome(globex.get({ taskId: task.taskId }))).toEqual(notFound(task.taskId));
+    expect(await callOutcome(globex.get({ taskId: missing }))).toEqual(notFound(missing));
+    expect(await callOutcome(watchAll(globex.watch({ taskId: task.taskId })))).toEqual(notFound(task.taskId));
+    expect(await callOutcome(watchAll(globex.watch({ taskId: missing })))).toEqual(notFound(missing));
+    expect(await callOutcome(globex.cancel({ taskId: task.taskId }))).toEqual(notFound(task.taskId));
+    expect(await callOutcome(globex.cancel({ taskId: missing }))).toEqual(notFound(missing));
     // The refused cancel changed nothing.
     await bus.whenIdle();
     expect((await acme.get({ taskId: task.taskId })).task?.state).toBe(TaskState.PERCEIVING);
@@ -246,14 +234,16 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
       workspaceRoot,
       "/",
     ]) {
-      const result = await outcome(acme.submit({ spec: { inputUri } }));
+      const result = await callOutcome(acme.submit({ spec: { inputUri } }));
       expect(result.code, inputUri).toBe("INVALID_ARGUMENT");
       expect(result.message, inputUri).toMatch(new RegExp(`outside the allowed roots: ${shared}$`));
     }
-    expect((await outcome(acme.submit({ spec: { inputUri: "churn" } }))).message).toMatch(/must be an absolute path or a file:\/\/ URI/);
+    expect((await callOutcome(acme.submit({ spec: { inputUri: "churn" } }))).message).toMatch(
+      /must be an absolute path or a file:\/\/ URI/,
+    );
     // Inside a root but missing: NOT_FOUND, as before.
-    expect((await outcome(acme.submit({ spec: { inputUri: path.join(shared, "nothing") } }))).code).toBe("NOT_FOUND");
-    expect((await outcome(acme.submit({ spec: { inputUri: pathToFileURL(data).href } }))).code).toBe("OK");
+    expect((await callOutcome(acme.submit({ spec: { inputUri: path.join(shared, "nothing") } }))).code).toBe("NOT_FOUND");
+    expect((await callOutcome(acme.submit({ spec: { inputUri: pathToFileURL(data).href } }))).code).toBe("OK");
   });
 
   it("answers malformed requests with INVALID_ARGUMENT and a message that says what is wrong", async () => {
@@ -311,7 +301,7 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
       ],
     ];
     for (const [what, call, message] of cases) {
-      const result = await outcome(call());
+      const result = await callOutcome(call());
       expect(result.code, what).toBe("INVALID_ARGUMENT");
       expect(result.message, what).toMatch(message);
     }
@@ -319,10 +309,10 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
     await submit(acme);
     const { nextPageToken } = await acme.list({ pageSize: 1 });
     expect(nextPageToken).not.toBe("");
-    const other = await outcome(acme.list({ pageSize: 1, pageToken: nextPageToken, state: TaskState.PERCEIVING }));
+    const other = await callOutcome(acme.list({ pageSize: 1, pageToken: nextPageToken, state: TaskState.PERCEIVING }));
     expect(other).toEqual({ code: "INVALID_ARGUMENT", message: expect.stringMatching(/issued for other filters/) as unknown as string });
     // And to its tenant: another's token tells it nothing.
-    expect((await outcome(globex.list({ pageSize: 1, pageToken: nextPageToken }))).code).toBe("INVALID_ARGUMENT");
+    expect((await callOutcome(globex.list({ pageSize: 1, pageToken: nextPageToken }))).code).toBe("INVALID_ARGUMENT");
     await bus.whenIdle();
     expect((await acme.get({ taskId: task.taskId })).task?.state).toBe(TaskState.PERCEIVING);
   });
@@ -331,7 +321,7 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
     const task = await submit(acme);
     const cancelled = await cancelAndWait(acme, task.taskId);
     expect(cancelled.state).toBe(TaskState.CANCELLED);
-    const again = await outcome(acme.cancel({ taskId: task.taskId }));
+    const again = await callOutcome(acme.cancel({ taskId: task.taskId }));
     expect(again).toEqual({
       code: "FAILED_PRECONDITION",
       message: `task ${task.taskId} has already finished (cancelled): there is nothing to cancel`,
@@ -398,7 +388,7 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
   it("reloads the token file when it changes: a rotated token works at once, a revoked one is refused", async () => {
     const task = await submit(acme);
     await writeTokens(`${ROTATED_TOKEN} acme\n${GLOBEX_TOKEN} globex\n`);
-    expect((await outcome(acme.get({ taskId: task.taskId }))).code).toBe("UNAUTHENTICATED");
+    expect((await callOutcome(acme.get({ taskId: task.taskId }))).code).toBe("UNAUTHENTICATED");
     const rotated = dial(`Bearer ${ROTATED_TOKEN}`);
     expect((await rotated.get({ taskId: task.taskId })).task?.tenant).toBe("acme");
     await writeTokens(`${ROTATED_TOKEN} acme\n${ACME_TOKEN} acme\n${GLOBEX_TOKEN} globex\n`);
@@ -420,9 +410,11 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
       const withCert = clientTlsTransport({ ca, cert: await readFile(certs.clientCert), key: await readFile(certs.clientKey) });
       const task = await dial(`Bearer ${ACME_TOKEN}`, secure.address, withCert).submit({ spec: { inputUri: data } });
       expect(task.task?.tenant).toBe("acme");
-      expect((await outcome(dial(undefined, secure.address, withCert).list({}))).code).toBe("UNAUTHENTICATED");
-      expect((await outcome(dial(`Bearer ${ACME_TOKEN}`, secure.address, clientTlsTransport({ ca })).list({}))).code).toBe("UNAVAILABLE");
-      expect((await outcome(dial(`Bearer ${ACME_TOKEN}`, secure.address).list({}))).code).toBe("UNAVAILABLE");
+      expect((await callOutcome(dial(undefined, secure.address, withCert).list({}))).code).toBe("UNAUTHENTICATED");
+      expect((await callOutcome(dial(`Bearer ${ACME_TOKEN}`, secure.address, clientTlsTransport({ ca })).list({}))).code).toBe(
+        "UNAVAILABLE",
+      );
+      expect((await callOutcome(dial(`Bearer ${ACME_TOKEN}`, secure.address).list({}))).code).toBe("UNAVAILABLE");
     } finally {
       await secure.stop(100);
     }
@@ -460,12 +452,12 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
       [ArtifactKind.REPORT_JSON, "report.json exists"],
       [ArtifactKind.REPORT_MD, "report.md exists"],
     ] as const) {
-      expect(await outcome(collect(acme.getArtifact({ taskId: task.taskId, artifact })))).toEqual({
+      expect(await callOutcome(collect(acme.getArtifact({ taskId: task.taskId, artifact })))).toEqual({
         code: "FAILED_PRECONDITION",
         message: `task ${task.taskId} is PERCEIVING: its ${name} once it finishes`,
       });
     }
-    expect(await outcome(logs(LogStream.STDOUT, 2))).toEqual({
+    expect(await callOutcome(logs(LogStream.STDOUT, 2))).toEqual({
       code: "NOT_FOUND",
       message: `task ${task.taskId} has no stdout log for iteration 2`,
     });
@@ -473,7 +465,7 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
     // Another tenant's task is NOT_FOUND as a missing one, whatever it asks.
     for (const taskId of [task.taskId, `${task.taskId}x`]) {
       for (const artifact of [ArtifactKind.LOGS, ArtifactKind.PREDICTIONS]) {
-        expect(await outcome(collect(globex.getArtifact({ taskId, artifact, iteration: 1 })))).toEqual({
+        expect(await callOutcome(collect(globex.getArtifact({ taskId, artifact, iteration: 1 })))).toEqual({
           code: "NOT_FOUND",
           message: `task ${taskId} not found`,
         });
@@ -484,11 +476,11 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
     await cancelAndWait(acme, task.taskId);
     await rm(workspace.iterationDir(1), { recursive: true });
     check(await logs());
-    expect(await outcome(collect(acme.getArtifact({ taskId: task.taskId, artifact: ArtifactKind.PREDICTIONS })))).toEqual({
+    expect(await callOutcome(collect(acme.getArtifact({ taskId: task.taskId, artifact: ArtifactKind.PREDICTIONS })))).toEqual({
       code: "NOT_FOUND",
       message: `task ${task.taskId} has no predictions (it cancelled: cancelled by the client)`,
     });
-    expect(await outcome(collect(acme.getArtifact({ taskId: task.taskId, artifact: ArtifactKind.PROGRAM })))).toMatchObject({
+    expect(await callOutcome(collect(acme.getArtifact({ taskId: task.taskId, artifact: ArtifactKind.PROGRAM })))).toMatchObject({
       code: "NOT_FOUND",
       message: expect.stringMatching(/has no program/) as unknown as string,
     });
@@ -503,7 +495,7 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
   it("answers a bad GetArtifact with INVALID_ARGUMENT, and never serves a file outside the task's folders", async () => {
     const task = await submit(acme);
     const get = (request: { artifact: ArtifactKind; iteration?: number; logStream?: LogStream }) =>
-      outcome(collect(acme.getArtifact({ taskId: task.taskId, ...request })));
+      callOutcome(collect(acme.getArtifact({ taskId: task.taskId, ...request })));
     const cases: [string, Promise<{ code: string; message: string }>, RegExp][] = [
       ["no artifact", get({ artifact: ArtifactKind.UNSPECIFIED }), /artifact must be one of/],
       ["an unknown artifact", get({ artifact: 42 as ArtifactKind }), /artifact must be one of .*got 42/],
@@ -520,7 +512,7 @@ describe("TaskService with bearer tokens and tenants, over gRPC", () => {
       expect(result.code, what).toBe("INVALID_ARGUMENT");
       expect(result.message, what).toMatch(message);
     }
-    expect((await outcome(collect(acme.getArtifact({ taskId: " ", artifact: ArtifactKind.PROGRAM })))).message).toMatch(
+    expect((await callOutcome(collect(acme.getArtifact({ taskId: " ", artifact: ArtifactKind.PROGRAM })))).message).toMatch(
       /task_id is required/,
     );
 
