@@ -21,6 +21,7 @@ import {
   type FinishedSpan,
   type MetricsServer,
 } from "@mlzero/telemetry";
+import { MLZERO_METRIC_FAMILIES } from "@mlzero/telemetry/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startKafkaBroker, type KafkaBroker } from "../support/kafka-broker.js";
 import { REPO_ROOT } from "../support/run-cli.js";
@@ -187,23 +188,7 @@ function checkLogs(run: Run): void {
 async function checkMetrics(run: Run, before: ReturnType<typeof parseMetrics>): Promise<ReturnType<typeof parseMetrics>> {
   const after = await scrape();
   const grew = (name: string, labels: Record<string, string> = {}) => sampleSum(after, name, labels) - sampleSum(before, name, labels);
-  for (const family of [
-    "mlzero_tasks",
-    "mlzero_tasks_submitted_total",
-    "mlzero_tasks_finished_total",
-    "mlzero_task_duration_seconds",
-    "mlzero_stage_duration_seconds",
-    "mlzero_event_handler_duration_seconds",
-    "mlzero_bus_event_age_seconds",
-    "mlzero_bus_consumer_lag",
-    "mlzero_queue_depth",
-    "mlzero_executor_runs_active",
-    "mlzero_llm_tokens_total",
-    "mlzero_llm_cost_usd_total",
-    "mlzero_llm_calls_total",
-    "mlzero_rpc_duration_seconds",
-    "mlzero_process_cpu_seconds_total",
-  ]) {
+  for (const family of [...MLZERO_METRIC_FAMILIES, "mlzero_process_cpu_seconds_total"]) {
     expect(after.types.has(family), family).toBe(true);
   }
   const outcome = TaskState[run.state].toLowerCase();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { metrics, parseMetrics, sampleSum, startMetricsServer, type MetricsServer } from "./index.js";
+import { MLZERO_METRIC_FAMILIES } from "./testing.js";
 
 describe("the /metrics endpoint", () => {
   let server: MetricsServer;
@@ -18,23 +19,7 @@ describe("the /metrics endpoint", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
     const parsed = parseMetrics(await response.text());
-    for (const family of [
-      "mlzero_tasks",
-      "mlzero_tasks_submitted_total",
-      "mlzero_tasks_finished_total",
-      "mlzero_task_duration_seconds",
-      "mlzero_stage_duration_seconds",
-      "mlzero_event_handler_duration_seconds",
-      "mlzero_bus_event_age_seconds",
-      "mlzero_bus_consumer_lag",
-      "mlzero_queue_depth",
-      "mlzero_executor_runs_active",
-      "mlzero_llm_tokens_total",
-      "mlzero_llm_cost_usd_total",
-      "mlzero_llm_calls_total",
-      "mlzero_rpc_duration_seconds",
-      "mlzero_process_resident_memory_bytes",
-    ]) {
+    for (const family of [...MLZERO_METRIC_FAMILIES, "mlzero_process_resident_memory_bytes"]) {
       expect(parsed.types.has(family), family).toBe(true);
     }
     expect([...parsed.types.keys()].filter((name) => !name.startsWith("mlzero_"))).toEqual([]);
