@@ -1,5 +1,5 @@
 import { EVENT_TYPES, type EventName } from "@mlzero/bus";
-import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { Kafka, logLevel, Partitioners, type Admin } from "kafkajs";
 import { EVENT_HEADERS } from "./kafka-headers.js";
 import { readTopicToEnd } from "./read-to-end.js";
 
@@ -70,12 +70,9 @@ export interface StoredRecord {
  * what the pipeline put on the wire, byte for byte.
  */
 export async function readAllRecords(brokers: string[]): Promise<StoredRecord[]> {
-  const kafka = new Kafka({ clientId: "mlzero-test-read-all", brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
+  return withAdmin(brokers, "mlzero-test-read-all", async (kafka, admin) => {
     const records: StoredRecord[] = [];
-    for (const topic of (await admin.listTopics()).filter((name) => !name.startsWith("__"))) {
+    for (const topic of await ownTopics(admin)) {
       await readTopicToEnd({
         kafka,
         admin,
@@ -88,21 +85,30 @@ export async function readAllRecords(brokers: string[]): Promise<StoredRecord[]>
       });
     }
     return records;
+  });
+}
+
+/** Partitions per topic on the brokers (internal topics left out). */
+export async function topicPartitions(brokers: string[]): Promise<Map<string, number>> {
+  return withAdmin(brokers, "mlzero-test-topics", async (_kafka, admin) => {
+    const { topics } = await admin.fetchTopicMetadata({ topics: await ownTopics(admin) });
+    return new Map(topics.map((topic) => [topic.name, topic.partitions.length]));
+  });
+}
+
+/** Runs `work` with a connected admin client of its own. */
+async function withAdmin<T>(brokers: string[], clientId: string, work: (kafka: Kafka, admin: Admin) => Promise<T>): Promise<T> {
+  const kafka = new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await work(kafka, admin);
   } finally {
     await admin.disconnect();
   }
 }
 
-/** Partitions per topic on the brokers (internal topics left out). */
-export async function topicPartitions(brokers: string[]): Promise<Map<string, number>> {
-  const kafka = new Kafka({ clientId: "mlzero-test-topics", brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const names = (await admin.listTopics()).filter((name) => !name.startsWith("__"));
-    const { topics } = await admin.fetchTopicMetadata({ topics: names });
-    return new Map(topics.map((topic) => [topic.name, topic.partitions.length]));
-  } finally {
-    await admin.disconnect();
-  }
+/** The brokers' topics but Kafka's internal ones. */
+async function ownTopics(admin: Admin): Promise<string[]> {
+  return (await admin.listTopics()).filter((name) => !name.startsWith("__"));
 }
