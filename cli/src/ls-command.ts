@@ -5,7 +5,8 @@ import { TaskSchema, TaskState, type Task } from "@mlzero/proto";
 import type { CliCommand } from "./cli-command.js";
 import { GATEWAY_FLAG, GATEWAY_USAGE, gatewayFrom, withGateway, type TaskClient } from "./gateway-client.js";
 import { optionalNumber, parseCommandLine } from "./task-options.js";
-import { STATE_NAMES, parseState, tasksTable } from "./task-text.js";
+import { TASK_STATE_NAMES } from "@mlzero/gateway";
+import { parseState, tasksTable } from "./task-text.js";
 
 const DEFAULT_LIMIT = 20;
 /** The most tasks one List call asks for (the gateway caps pages at 500). */
@@ -15,7 +16,7 @@ const USAGE = `usage: mlzero ls [options]
 
 Lists tasks, newest first.
 
-  --state STATE                only tasks in this state (${STATE_NAMES.join(", ")})
+  --state STATE                only tasks in this state (${TASK_STATE_NAMES.join(", ")})
   --since TIME                 only tasks created at or after TIME (ISO 8601, e.g. 2025-01-31T09:00Z)
   --until TIME                 only tasks created before TIME
   --limit N                    at most N tasks (default ${DEFAULT_LIMIT})

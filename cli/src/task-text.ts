@@ -1,13 +1,9 @@
 import path from "node:path";
 import { durationMs, timestampMs, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { InvalidInputError } from "@mlzero/errors";
+import { TASK_STATE_NAMES, taskStateNamed } from "@mlzero/gateway";
 import { FailureCategory, ProblemType, TaskState, Verdict, type LlmUsage, type Task } from "@mlzero/proto";
 import type { CommandIo } from "./cli-command.js";
-
-/** The states a user names, e.g. in `mlzero ls --state`: "queued" ... "cancelled". */
-export const STATE_NAMES = Object.values(TaskState)
-  .filter((value): value is TaskState => typeof value === "number" && value !== TaskState.UNSPECIFIED)
-  .map((state) => stateName(state));
 
 /** A state as a user reads it: "succeeded". */
 export function stateName(state: TaskState): string {
@@ -16,10 +12,9 @@ export function stateName(state: TaskState): string {
 
 /** The state a user named, case-insensitive. */
 export function parseState(name: string): TaskState {
-  const state = TaskState[name.trim().toUpperCase() as keyof typeof TaskState];
-  if (typeof state !== "number" || state === TaskState.UNSPECIFIED) {
-    throw new InvalidInputError(`--state must be one of ${STATE_NAMES.join(", ")}, got ${JSON.stringify(name)}`);
-  }
+  const state = taskStateNamed(name.trim());
+  if (state === undefined)
+    throw new InvalidInputError(`--state must be one of ${TASK_STATE_NAMES.join(", ")}, got ${JSON.stringify(name)}`);
   return state;
 }
 

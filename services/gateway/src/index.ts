@@ -9,5 +9,6 @@ export * from "./list-tasks.js";
 export * from "./quotas.js";
 export { ARTIFACT_NAMES, LOG_STREAM_NAMES } from "./task-artifacts.js";
 export * from "./task-metrics.js";
+export * from "./task-state-names.js";
 export * from "./task-store.js";
 export * from "./write-task-output.js";

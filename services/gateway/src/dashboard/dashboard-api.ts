@@ -14,6 +14,7 @@ import {
 } from "@mlzero/proto";
 import { GrpcStatus, toServiceError, type CallOptions, type ServiceClient } from "@mlzero/rpc";
 import { ARTIFACT_NAMES, LOG_STREAM_NAMES } from "../task-artifacts.js";
+import { TASK_STATE_NAMES, taskStateNamed } from "../task-state-names.js";
 
 /** The gateway's TaskService as the dashboard calls it: in process, through the same handlers as gRPC. */
 export type DashboardTasks = ServiceClient<typeof TaskService>;
@@ -153,18 +154,12 @@ function attachment(fileName: string): string {
   return `attachment; filename="${fileName.replace(/[^A-Za-z0-9._-]/g, "_") || "download"}"`;
 }
 
-const STATE_NAMES = Object.values(TaskState)
-  .filter((value): value is TaskState => typeof value === "number" && value !== TaskState.UNSPECIFIED)
-  .map((state) => TaskState[state]!.toLowerCase());
-
 /** `state=succeeded` (any case); none or empty: every state. */
 function stateParam(query: URLSearchParams): TaskState {
   const name = query.get("state");
   if (!name) return TaskState.UNSPECIFIED;
-  const state = TaskState[name.toUpperCase() as keyof typeof TaskState];
-  if (typeof state !== "number" || state === TaskState.UNSPECIFIED) {
-    throw new InvalidInputError(`state must be one of ${STATE_NAMES.join(", ")}, got ${JSON.stringify(name)}`);
-  }
+  const state = taskStateNamed(name);
+  if (state === undefined) throw new InvalidInputError(`state must be one of ${TASK_STATE_NAMES.join(", ")}, got ${JSON.stringify(name)}`);
   return state;
 }
 
